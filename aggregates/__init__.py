@@ -1,0 +1,1 @@
+"""The domain: event-sourced aggregates, their events, value objects and errors. No I/O."""

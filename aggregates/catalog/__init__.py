@@ -1,0 +1,1 @@
+"""Catalog context: products and their prices."""

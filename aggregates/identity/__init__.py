@@ -1,0 +1,1 @@
+"""Identity context: accounts that can log in, and their roles."""

@@ -1,0 +1,1 @@
+"""Inventory context: stock per SKU, reserved for orders and committed on shipment."""

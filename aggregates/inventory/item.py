@@ -1,0 +1,108 @@
+"""InventoryItem: the stock of one SKU. available = on_hand - reserved, never negative."""
+
+from __future__ import annotations
+
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from aggregates.errors import Conflict, InsufficientStock, InvalidValue, NotFound
+from aggregates.sku import check_sku
+
+
+def _positive(quantity: int, field: str) -> None:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise InvalidValue(f"{field} must be a positive integer", field=field)
+
+
+class InventoryItem(Aggregate):
+    """Long-lived (every order touches it), so the application snapshots it.
+
+    Every event carries the sku, so read models need no lookup to place it."""
+
+    @staticmethod
+    def create_id(sku: str, **_: object) -> UUID:
+        return uuid5(NAMESPACE_URL, f"/tillroll/inventory/{sku}")
+
+    @classmethod
+    def create(cls, sku: str) -> InventoryItem:
+        return cls(sku=check_sku(sku))
+
+    @event("Created")
+    def __init__(self, sku: str) -> None:
+        self.sku = sku
+        self.on_hand = 0
+        self.reserved = 0
+        # order id (hex) -> quantity held for it
+        self.reservations: dict[str, int] = {}
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    def receive(self, quantity: int, note: str = "") -> None:
+        _positive(quantity, "quantity")
+        self._received(sku=self.sku, quantity=quantity, note=note)
+
+    @event("StockReceived")
+    def _received(self, sku: str, quantity: int, note: str) -> None:
+        self.on_hand += quantity
+
+    def adjust(self, delta: int, reason: str) -> None:
+        if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
+            raise InvalidValue("delta must be a non-zero integer", field="delta")
+        if not reason.strip():
+            raise InvalidValue("reason must not be empty", field="reason")
+        if self.on_hand + delta < self.reserved:
+            raise Conflict(
+                f"sku {self.sku!r}: on hand would fall to {self.on_hand + delta}, "
+                f"below the {self.reserved} reserved",
+                field="delta",
+            )
+        self._adjusted(sku=self.sku, delta=delta, reason=reason)
+
+    @event("StockAdjusted")
+    def _adjusted(self, sku: str, delta: int, reason: str) -> None:
+        self.on_hand += delta
+
+    def reserve(self, order_id: UUID, quantity: int) -> None:
+        _positive(quantity, "quantity")
+        if order_id.hex in self.reservations:
+            raise Conflict(f"order {order_id} already holds stock of {self.sku!r}")
+        if quantity > self.available:
+            raise InsufficientStock(self.sku, quantity, self.available)
+        self._reserved(sku=self.sku, order_id=order_id, quantity=quantity)
+
+    @event("StockReserved")
+    def _reserved(self, sku: str, order_id: UUID, quantity: int) -> None:
+        self.reservations[order_id.hex] = quantity
+        self.reserved += quantity
+
+    def holds(self, order_id: UUID) -> bool:
+        return order_id.hex in self.reservations
+
+    def release(self, order_id: UUID, reason: str = "") -> None:
+        quantity = self._held(order_id)
+        self._released(sku=self.sku, order_id=order_id, quantity=quantity, reason=reason)
+
+    @event("StockReleased")
+    def _released(self, sku: str, order_id: UUID, quantity: int, reason: str) -> None:
+        del self.reservations[order_id.hex]
+        self.reserved -= quantity
+
+    def commit(self, order_id: UUID) -> None:
+        """Reserved stock leaves the building: on hand and reserved both fall."""
+        quantity = self._held(order_id)
+        self._committed(sku=self.sku, order_id=order_id, quantity=quantity)
+
+    @event("StockCommitted")
+    def _committed(self, sku: str, order_id: UUID, quantity: int) -> None:
+        del self.reservations[order_id.hex]
+        self.reserved -= quantity
+        self.on_hand -= quantity
+
+    def _held(self, order_id: UUID) -> int:
+        try:
+            return self.reservations[order_id.hex]
+        except KeyError:
+            raise NotFound(f"order {order_id} holds no stock of {self.sku!r}") from None

@@ -1,0 +1,1 @@
+"""Ordering context: orders, their lines and their lifecycle."""

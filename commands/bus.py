@@ -1,0 +1,87 @@
+"""The routing table (command type -> handler) and the one way commands are run:
+idempotency keys honoured, version conflicts retried a bounded number of times with jitter."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import random
+import time
+from collections.abc import Callable
+from typing import Any, get_type_hints
+
+import msgspec
+
+from aggregates.errors import ConcurrencyConflict, Conflict
+from commands import catalog, identity, inventory, ordering
+from commands.context import CommandContext
+
+Handler = Callable[[Any, CommandContext], Any]
+
+HANDLERS: dict[type, Handler] = {
+    catalog.CreateProduct: catalog.create_product,
+    catalog.ChangePrice: catalog.change_price,
+    inventory.ReceiveStock: inventory.receive_stock,
+    inventory.AdjustStock: inventory.adjust_stock,
+    ordering.PlaceOrder: ordering.place_order,
+    ordering.CancelOrder: ordering.cancel_order,
+    identity.OpenAccount: identity.open_account,
+}
+
+RESULT_TYPES: dict[type, type] = {
+    command: get_type_hints(handler)["return"] for command, handler in HANDLERS.items()
+}
+
+MAX_ATTEMPTS = 8
+
+
+class IdempotencyKeyReused(Conflict):
+    title = "Idempotency key reused"
+
+
+def fingerprint(command: msgspec.Struct) -> str:
+    body = type(command).__name__.encode() + b"\0" + msgspec.json.encode(command)
+    return hashlib.sha256(body).hexdigest()
+
+
+def _replay(command: msgspec.Struct, ctx: CommandContext) -> Any | None:
+    assert ctx.claim_scope is not None and ctx.claim_key is not None
+    stored = ctx.store.find_result(ctx.claim_scope, ctx.claim_key)
+    if stored is None:
+        return None
+    if stored.fingerprint != ctx.claim_fingerprint:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used with a different request", field="Idempotency-Key"
+        )
+    result = msgspec.json.decode(stored.result, type=RESULT_TYPES[type(command)])
+    return msgspec.structs.replace(result, position=stored.position)
+
+
+def dispatch(
+    command: msgspec.Struct, ctx: CommandContext, *, idempotency_key: str | None = None
+) -> Any:
+    """Run a command. A repeat with the same key returns the first result and writes nothing."""
+    handler = HANDLERS[type(command)]
+    ctx = dataclasses.replace(
+        ctx,
+        claim_scope=ctx.principal.subject if idempotency_key is not None else None,
+        claim_key=idempotency_key,
+        claim_fingerprint=fingerprint(command) if idempotency_key is not None else None,
+    )
+    if idempotency_key is not None:
+        replayed = _replay(command, ctx)
+        if replayed is not None:
+            return replayed
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return handler(command, ctx)
+        except ConcurrencyConflict:
+            if idempotency_key is not None:
+                replayed = _replay(command, ctx)  # a twin request may have won the race
+                if replayed is not None:
+                    return replayed
+            if attempt == MAX_ATTEMPTS:
+                raise
+            # Full jitter, growing with each attempt: 0-2 ms, 0-4 ms, ... capped at 50 ms.
+            time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
+    raise AssertionError("unreachable")

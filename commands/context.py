@@ -1,0 +1,67 @@
+"""Who is asking, and the unit of work a handler saves through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+import msgspec
+
+from commands.ports import EventStorePort, IdempotencyClaim
+
+R = TypeVar("R", bound=msgspec.Struct)
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """The authenticated caller, as the API's token (or the CLI) vouches for it."""
+
+    subject: str
+    role: str
+    email: str = ""
+
+    @property
+    def customer_id(self) -> UUID:
+        return UUID(self.subject)
+
+    @property
+    def is_customer(self) -> bool:
+        return self.role == "customer"
+
+
+SYSTEM = Principal(subject="system", role="ops", email="")
+
+
+@dataclass
+class CommandContext:
+    store: EventStorePort
+    principal: Principal = SYSTEM
+    request_id: str = field(default_factory=lambda: uuid4().hex)
+    claim_scope: str | None = None
+    claim_key: str | None = None
+    claim_fingerprint: str | None = None
+
+    @property
+    def meta(self) -> dict[str, str]:
+        return {
+            "principal": self.principal.subject,
+            "role": self.principal.role,
+            "request_id": self.request_id,
+        }
+
+    def load(self, aggregate_id: UUID) -> Any:
+        return self.store.get(aggregate_id)
+
+    def save(self, result: R, *aggregates: Any) -> R:
+        """Save every changed aggregate in one transaction; the result learns its position."""
+        claim = None
+        if self.claim_key is not None:
+            assert self.claim_scope is not None and self.claim_fingerprint is not None
+            claim = IdempotencyClaim(
+                scope=self.claim_scope,
+                key=self.claim_key,
+                fingerprint=self.claim_fingerprint,
+                result=msgspec.json.encode(result),
+            )
+        position = self.store.save(*aggregates, meta=self.meta, claim=claim)
+        return msgspec.structs.replace(result, position=position)  # type: ignore[type-var]

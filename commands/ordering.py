@@ -1,0 +1,91 @@
+"""Ordering commands: place an order (reserving all its stock atomically), cancel it."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import msgspec
+
+from aggregates.catalog.product import Product
+from aggregates.errors import InsufficientStock, InvalidValue, NotFound, PriceMismatch
+from aggregates.inventory.item import InventoryItem
+from aggregates.ordering.order import Order
+from commands.context import CommandContext
+from commands.messages import AddressIn, LineIn, MoneyIn
+
+
+class PlaceOrder(msgspec.Struct, frozen=True):
+    customer_id: UUID
+    lines: list[LineIn]
+    shipping_address: AddressIn
+
+
+class CancelOrder(msgspec.Struct, frozen=True):
+    order_id: UUID
+    reason: str = ""
+
+
+class OrderChanged(msgspec.Struct):
+    order_id: str
+    status: str
+    total: MoneyIn
+    version: int
+    position: int = 0
+
+
+def _result(order: Order) -> OrderChanged:
+    return OrderChanged(
+        order_id=str(order.id),
+        status=order.status,
+        total=MoneyIn.of(order.total),
+        version=order.version,
+    )
+
+
+def place_order(cmd: PlaceOrder, ctx: CommandContext) -> OrderChanged:
+    order = Order.place(
+        cmd.customer_id, [line.to_domain() for line in cmd.lines], cmd.shipping_address.to_domain()
+    )
+    items = []
+    for i, line in enumerate(order.lines):
+        try:
+            product: Product = ctx.load(Product.create_id(line.sku))
+        except NotFound:
+            raise InvalidValue(f"unknown sku {line.sku!r}", field=f"lines[{i}].sku") from None
+        if product.price != line.unit_price:
+            raise PriceMismatch(
+                f"sku {line.sku!r} costs {product.price.amount} {product.price.currency}, "
+                f"not {line.unit_price.amount} {line.unit_price.currency}",
+                field=f"lines[{i}].unit_price",
+                expected={"amount": product.price.amount, "currency": product.price.currency},
+            )
+        try:
+            item: InventoryItem = ctx.load(InventoryItem.create_id(line.sku))
+        except NotFound:
+            raise InsufficientStock(line.sku, line.quantity, 0) from None
+        item.reserve(order.id, line.quantity)
+        items.append(item)
+    return ctx.save(_result(order), order, *items)
+
+
+def load_order(ctx: CommandContext, order_id: UUID) -> Order:
+    try:
+        order: Order = ctx.load(order_id)
+    except NotFound:
+        raise NotFound(f"order {order_id} not found", field="order_id") from None
+    if not isinstance(order, Order) or (
+        ctx.principal.is_customer and order.customer_id != ctx.principal.customer_id
+    ):
+        # Someone else's order is indistinguishable from a missing one.
+        raise NotFound(f"order {order_id} not found", field="order_id")
+    return order
+
+
+def cancel_order(cmd: CancelOrder, ctx: CommandContext) -> OrderChanged:
+    order = load_order(ctx, cmd.order_id)
+    order.cancel(cmd.reason, by=ctx.principal.subject)
+    items = [ctx.load(InventoryItem.create_id(line.sku)) for line in order.lines]
+    held = [item for item in items if item.holds(order.id)]
+    for item in held:
+        item.release(order.id, reason="order cancelled")
+    return ctx.save(_result(order), order, *held)

@@ -1,0 +1,36 @@
+"""What handlers need from the outside world, as protocols; infra provides the real thing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Protocol
+from uuid import UUID
+
+import msgspec
+
+
+class IdempotencyClaim(msgspec.Struct, frozen=True):
+    """Written with the command's events, in their transaction: a repeat finds it."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    result: bytes
+
+
+class StoredResult(NamedTuple):
+    fingerprint: str
+    result: bytes
+    position: int
+
+
+class EventStorePort(Protocol):
+    def get(self, aggregate_id: UUID, *, version: int | None = None) -> Any: ...
+
+    def exists(self, aggregate_id: UUID) -> bool: ...
+
+    def save(
+        self, *aggregates: Any, meta: Mapping[str, str], claim: IdempotencyClaim | None = None
+    ) -> int: ...
+
+    def find_result(self, scope: str, key: str) -> StoredResult | None: ...

@@ -1,0 +1,1 @@
+"""The outside world: settings, PostgreSQL, Redis, embedded servers, event store wiring, CLI."""
