@@ -178,6 +178,7 @@ class EventStore:
         if schema != "public":
             with psycopg.connect(database_url, autocommit=True) as conn:
                 conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+        self.database_url = database_url
         self.app = TillrollApplication(env=application_env(database_url, schema, pool_size))
         recorder = self.app.recorder
         assert isinstance(recorder, TillrollRecorder)

@@ -1,0 +1,15 @@
+"""stock_levels (Redis): on hand and reserved per SKU, for staff screens and quick checks."""
+
+from __future__ import annotations
+
+from projections.model import RedisProjection
+from projections.stock_counters import StockCountersMixin
+
+
+class StockLevels(StockCountersMixin, RedisProjection):
+    NAME = "stock_levels"
+    VERSION = 1
+    HANDLES = dict(StockCountersMixin.STOCK_HANDLES)
+
+    def stock_key(self, sku: str) -> str:
+        return f"{self.namespace}{sku}"
