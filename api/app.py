@@ -1,0 +1,86 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from api.auth import AuthController, jwt_auth
+from api.catalog import CatalogController
+from api.errors import exception_handlers
+from api.health import HealthController
+from api.inventory import InventoryController
+from api.orders import OrdersController
+from infra.runtime import Runtime, jwt_secret
+from queries.read_side import ReadSide
+
+log = logging.getLogger(__name__)
+
+
+def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litestar:
+    """Build the HTTP app over an opened runtime. The runtime's owner closes it."""
+    settings = runtime.settings
+    auth = jwt_auth(jwt_secret(settings), settings.jwt_ttl_seconds)
+    read = ReadSide(
+        redis=runtime.redis,
+        sql_pool=runtime.read_pool,
+        projections={p.NAME: p for p in runtime.runner.projections},
+        wait_seconds=settings.read_wait_seconds,
+    )
+    follow = settings.run_projections if run_projections is None else run_projections
+
+    @asynccontextmanager
+    async def projections_lifespan(_: Litestar) -> AsyncIterator[None]:
+        if follow:
+            runtime.runner.start()
+        try:
+            yield
+        finally:
+            if follow:
+                runtime.runner.stop()
+
+    def provide_store() -> Any:
+        return runtime.store
+
+    def provide_read() -> ReadSide:
+        return read
+
+    return Litestar(
+        route_handlers=[
+            HealthController,
+            AuthController,
+            CatalogController,
+            InventoryController,
+            OrdersController,
+        ],
+        dependencies={
+            "store": Provide(provide_store, sync_to_thread=False),
+            "read": Provide(provide_read, sync_to_thread=False),
+        },
+        exception_handlers=exception_handlers(),
+        on_app_init=[auth.on_app_init],
+        lifespan=[projections_lifespan],
+        state=State({"jwt_auth": auth}),
+        openapi_config=OpenAPIConfig(
+            title="tillroll",
+            version="0.1.0",
+            description="Event-sourced commerce engine. Log in at POST /v1/auth/login, then "
+            "send `Authorization: Bearer <token>`.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+        ),
+    )

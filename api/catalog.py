@@ -1,0 +1,137 @@
+"""Catalog routes: create products, change prices, search, product cards, price history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import Parameter
+
+from aggregates.sku import SKU_PATTERN
+from api.auth import STAFF, roles
+from api.requests import (
+    Cursor,
+    Limit,
+    MinPosition,
+    command_response,
+    read_response,
+    run_command,
+)
+from commands.catalog import ChangePrice, CreateProduct, ProductChanged
+from commands.messages import MoneyIn
+from infra.eventstore import EventStore
+from queries import catalog as q
+from queries.read_side import Page, ReadSide
+
+Sku = Annotated[str, msgspec.Meta(pattern=SKU_PATTERN)]
+SkuPath = Annotated[str, Parameter(pattern=SKU_PATTERN, description="1-64 of A-Z a-z 0-9 - _ .")]
+Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+Amount = Annotated[int, msgspec.Meta(ge=0, le=10**12)]
+
+
+class MoneyBody(msgspec.Struct, frozen=True):
+    amount: Amount
+    currency: Currency
+
+    def to_command(self) -> MoneyIn:
+        return MoneyIn(self.amount, self.currency)
+
+
+class ProductCreate(msgspec.Struct, frozen=True):
+    sku: Sku
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    price: MoneyBody
+    description: Annotated[str, msgspec.Meta(max_length=5000)] = ""
+    category: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    tags: Annotated[list[Annotated[str, msgspec.Meta(max_length=50)]], msgspec.Meta(max_length=20)] = []
+
+
+class PriceUpdate(msgspec.Struct, frozen=True):
+    price: MoneyBody
+
+
+class CatalogController(Controller):
+    path = "/v1/products"
+    tags = ["catalog"]
+
+    @post("/", guards=[roles(STAFF)], sync_to_thread=True)
+    def create_product(
+        self, data: ProductCreate, store: EventStore, request: Request
+    ) -> Response[ProductChanged]:
+        """Create a product (staff)."""
+        command = CreateProduct(
+            sku=data.sku,
+            name=data.name,
+            price=data.price.to_command(),
+            description=data.description,
+            category=data.category,
+            tags=list(data.tags),
+        )
+        return command_response(run_command(request, store, command), 201)
+
+    @post("/{sku:str}/price", guards=[roles(STAFF)], sync_to_thread=True)
+    def change_price(
+        self, sku: SkuPath, data: PriceUpdate, store: EventStore, request: Request
+    ) -> Response[ProductChanged]:
+        """Change a product's price (staff); the old price stays in the price history."""
+        command = ChangePrice(sku=sku, price=data.price.to_command())
+        return command_response(run_command(request, store, command))
+
+    @get("/", opt={"public": True}, sync_to_thread=True)
+    def search(
+        self,
+        read: ReadSide,
+        q_: Annotated[str | None, Parameter(query="q", max_length=200)] = None,
+        category: Annotated[str | None, Parameter(max_length=100)] = None,
+        tag: Annotated[str | None, Parameter(max_length=50)] = None,
+        min_price: Annotated[int | None, Parameter(ge=0)] = None,
+        max_price: Annotated[int | None, Parameter(ge=0)] = None,
+        in_stock: bool | None = None,
+        sort: Annotated[str, Parameter(pattern=r"^(sku|price|-price|name|newest)$")] = "sku",
+        limit: Limit = 20,
+        cursor: Cursor = None,
+        min_position: MinPosition = None,
+    ) -> Response[Page]:
+        """Search the catalog (SQL read model product_search)."""
+        position = read.wait_for("product_search", min_position)
+        page = q.search_products(
+            read,
+            q.ProductFilter(
+                q=q_,
+                category=category,
+                tag=tag,
+                min_price=min_price,
+                max_price=max_price,
+                in_stock=in_stock,
+                sort=sort,
+                limit=limit,
+                cursor=cursor,
+            ),
+        )
+        return read_response(page, position)
+
+    @get("/{sku:str}", opt={"public": True}, sync_to_thread=True)
+    def card(
+        self, sku: SkuPath, read: ReadSide, min_position: MinPosition = None
+    ) -> Response[q.ProductCard]:
+        """A product's card: current price and available stock (Redis read model product_cards)."""
+        position = read.wait_for("product_cards", min_position)
+        card = q.product_card(read, sku)
+        if card is None:
+            raise NotFoundException(f"product {sku!r} not found")
+        return read_response(card, position)
+
+    @get("/{sku:str}/price-history", opt={"public": True}, sync_to_thread=True)
+    def price_history(
+        self,
+        sku: SkuPath,
+        read: ReadSide,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        min_position: MinPosition = None,
+    ) -> Response[Page]:
+        """Every price the product has had, with when it took effect (SQL read model)."""
+        position = read.wait_for("price_history", min_position)
+        return read_response(q.price_history(read, sku, limit, cursor), position)

@@ -1,0 +1,73 @@
+"""Liveness, readiness (PostgreSQL, Redis, projection lag) and the /docs shortcut."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Response, get
+from litestar.response import Redirect
+
+from infra.eventstore import EventStore
+from queries.read_side import ReadSide
+
+MAX_READY_LAG = 1000
+
+
+class Check(msgspec.Struct):
+    ok: bool
+    detail: str = ""
+
+
+class Readiness(msgspec.Struct):
+    status: str
+    postgres: Check
+    redis: Check
+    head: int
+    lag: dict[str, int]
+
+
+class HealthController(Controller):
+    tags = ["health"]
+    opt = {"public": True}
+
+    @get("/health")
+    async def health(self) -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @get("/ready", sync_to_thread=True)
+    def ready(self, store: EventStore, read: ReadSide) -> Response[Readiness]:
+        """Readiness: PostgreSQL and Redis answer and no read model is far behind."""
+        head, lag = 0, {}
+        try:
+            head = store.head()
+            postgres = Check(True)
+        except Exception as exc:
+            postgres = Check(False, type(exc).__name__)
+        try:
+            read.redis.ping()
+            redis_check = Check(True)
+        except Exception as exc:
+            redis_check = Check(False, type(exc).__name__)
+        if postgres.ok and redis_check.ok:
+            for name in read.projections:
+                try:
+                    lag[name] = max(0, head - read.position(name))
+                except Exception:
+                    lag[name] = -1
+        ok = (
+            postgres.ok
+            and redis_check.ok
+            and all(0 <= behind <= MAX_READY_LAG for behind in lag.values())
+        )
+        body = Readiness("ready" if ok else "not ready", postgres, redis_check, head, lag)
+        return Response(body, status_code=200 if ok else 503)
+
+    @get("/docs", include_in_schema=False)
+    async def docs(self) -> Redirect:
+        return Redirect("/schema/swagger")
+
+    @get("/", include_in_schema=False)
+    async def root(self) -> dict[str, Any]:
+        return {"name": "tillroll", "docs": "/docs", "openapi": "/schema/openapi.json"}

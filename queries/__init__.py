@@ -1,0 +1,1 @@
+"""The read side: read-only functions over the read models, returning msgspec Structs."""

@@ -1,0 +1,50 @@
+"""Inventory queries: stock level (Redis) and the stock ledger (SQL)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+from queries.read_side import Page, ReadSide, decode_cursor, encode_cursor
+
+
+class StockLevel(msgspec.Struct):
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+
+
+def stock_level(read: ReadSide, sku: str) -> StockLevel | None:
+    model = read.redis_model("stock_levels")
+    on_hand, reserved = read.redis.hmget(model.stock_key(sku), ["on_hand", "reserved"])
+    if on_hand is None and reserved is None:
+        return None
+    on_hand_i, reserved_i = int(on_hand or 0), int(reserved or 0)
+    return StockLevel(sku, on_hand_i, reserved_i, on_hand_i - reserved_i)
+
+
+class LedgerEntry(msgspec.Struct):
+    position: int
+    kind: str
+    on_hand_change: int
+    reserved_change: int
+    order_id: UUID | None
+    note: str
+    at: datetime
+
+
+def ledger(read: ReadSide, sku: str, limit: int, cursor: str | None) -> Page:
+    table = read.sql_model("inventory_ledger").table
+    after = decode_cursor(cursor, 1)[0] if cursor else 0
+    with read.sql_pool.connection() as conn:
+        rows = conn.execute(
+            f"SELECT position, kind, on_hand_change, reserved_change, order_id, note, at"
+            f" FROM {table} WHERE sku = %s AND position > %s ORDER BY position LIMIT %s",
+            (sku, after, limit + 1),
+        ).fetchall()
+    items = [LedgerEntry(*r) for r in rows[:limit]]
+    next_cursor = encode_cursor([rows[limit - 1][0]]) if len(rows) > limit else None
+    return Page(items=items, next_cursor=next_cursor)

@@ -1,0 +1,127 @@
+"""Order queries: one order with its status history (Redis), order lists (SQL)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+from queries.catalog import Money
+from queries.read_side import Page, ReadSide, decode_cursor, encode_cursor
+
+
+class OrderLineView(msgspec.Struct):
+    sku: str
+    quantity: int
+    unit_price: Money
+    line_total: Money
+
+
+class StatusChange(msgspec.Struct):
+    status: str
+    at: datetime
+    position: int
+    reason: str | None = None
+
+
+class OrderView(msgspec.Struct):
+    order_id: UUID
+    customer_id: UUID
+    status: str
+    lines: list[OrderLineView]
+    total: Money
+    shipping_address: dict[str, str]
+    placed_at: datetime
+    updated_at: datetime
+    status_history: list[StatusChange]
+
+
+def order_view(read: ReadSide, order_id: UUID) -> OrderView | None:
+    model = read.redis_model("order_status")
+    with read.redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(model.order_key(str(order_id)))
+        pipe.lrange(model.history_key(str(order_id)), 0, -1)
+        raw, history = pipe.execute()
+    if b"status" not in raw:
+        return None
+    f = {k.decode(): v.decode() for k, v in raw.items()}
+    lines = []
+    for line in json.loads(f["lines"]):
+        price = Money(**line["unit_price"])
+        lines.append(
+            OrderLineView(
+                line["sku"], line["quantity"], price, Money(price.amount * line["quantity"], price.currency)
+            )
+        )
+    return OrderView(
+        order_id=UUID(f["order_id"]),
+        customer_id=UUID(f["customer_id"]),
+        status=f["status"],
+        lines=lines,
+        total=Money(int(f["total_amount"]), f["currency"]),
+        shipping_address=json.loads(f["shipping_address"]),
+        placed_at=datetime.fromisoformat(f["placed_at"]),
+        updated_at=datetime.fromisoformat(f["updated_at"]),
+        status_history=[msgspec.json.decode(h, type=StatusChange) for h in history],
+    )
+
+
+class OrderSummary(msgspec.Struct):
+    order_id: UUID
+    customer_id: UUID
+    status: str
+    total: Money
+    line_count: int
+    item_count: int
+    placed_at: datetime
+    updated_at: datetime
+
+
+class OrderFilter(msgspec.Struct, frozen=True):
+    customer_id: UUID | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 20
+    cursor: str | None = None
+
+
+def list_orders(read: ReadSide, f: OrderFilter) -> Page:
+    table = read.sql_model("customer_orders").table
+    where, params = [], []
+    if f.customer_id is not None:
+        where.append("customer_id = %s")
+        params.append(f.customer_id)
+    if f.status:
+        where.append("status = %s")
+        params.append(f.status)
+    if f.since:
+        where.append("placed_at >= %s")
+        params.append(f.since)
+    if f.until:
+        where.append("placed_at < %s")
+        params.append(f.until)
+    if f.cursor:
+        placed_at, order_id = decode_cursor(f.cursor, 2)
+        where.append("(placed_at, order_id) < (%s::timestamptz, %s::uuid)")
+        params.extend([placed_at, order_id])
+    sql = (
+        f"SELECT order_id, customer_id, status, total_amount, currency, line_count, item_count,"
+        f" placed_at, updated_at FROM {table}"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + " ORDER BY placed_at DESC, order_id DESC LIMIT %s"
+    )
+    params.append(f.limit + 1)
+    with read.sql_pool.connection() as conn:
+        rows = conn.execute(sql, params).fetchall()
+    items = [
+        OrderSummary(r[0], r[1], r[2], Money(r[3], r[4]), r[5], r[6], r[7], r[8])
+        for r in rows[: f.limit]
+    ]
+    next_cursor = None
+    if len(rows) > f.limit:
+        last = rows[f.limit - 1]
+        next_cursor = encode_cursor([last[7].isoformat(), str(last[0])])
+    return Page(items=items, next_cursor=next_cursor)

@@ -1,0 +1,92 @@
+"""What every query needs: the read stores, the read models' names, and read-your-writes."""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import redis
+from psycopg.sql import SQL, Identifier
+
+from projections.model import POSITIONS_TABLE, Projection, RedisProjection, SqlProjection
+
+
+class ReadModelBehind(Exception):
+    """The read model has not reached the position the caller asked for."""
+
+    def __init__(self, name: str, position: int, wanted: int) -> None:
+        super().__init__(f"read model {name} is at position {position}, not yet {wanted}")
+        self.name = name
+        self.position = position
+        self.wanted = wanted
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass
+class ReadSide:
+    redis: redis.Redis
+    sql_pool: Any
+    projections: dict[str, Projection]
+    wait_seconds: float = 2.0
+
+    def redis_model(self, name: str) -> Any:
+        projection = self.projections[name]
+        assert isinstance(projection, RedisProjection)
+        return projection
+
+    def sql_model(self, name: str) -> Any:
+        projection = self.projections[name]
+        assert isinstance(projection, SqlProjection)
+        return projection
+
+    def position(self, name: str) -> int:
+        projection = self.projections[name]
+        if isinstance(projection, RedisProjection):
+            return int(self.redis.get(projection.position_key) or 0)
+        with self.sql_pool.connection() as conn:
+            row = conn.execute(
+                SQL("SELECT position FROM {} WHERE name = %s").format(Identifier(POSITIONS_TABLE)),
+                (projection.key,),
+            ).fetchone()
+        return row[0] if row else 0
+
+    def wait_for(self, name: str, min_position: int | None) -> int:
+        """Block until the read model has processed min_position (bounded); return its position."""
+        position = self.position(name)
+        if not min_position or position >= min_position:
+            return position
+        deadline = time.monotonic() + self.wait_seconds
+        delay = 0.002
+        while time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+            position = self.position(name)
+            if position >= min_position:
+                return position
+        raise ReadModelBehind(name, position, min_position)
+
+
+class Page(msgspec.Struct):
+    items: list[Any]
+    next_cursor: str | None
+
+
+def encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(values)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, length: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = msgspec.json.decode(raw, type=list[Any])
+    except (ValueError, msgspec.DecodeError):
+        raise BadCursor("cursor is not one this API returned") from None
+    if len(values) != length:
+        raise BadCursor("cursor is not one this API returned")
+    return values
