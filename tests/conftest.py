@@ -1,0 +1,67 @@
+"""Shared fixtures: one real embedded PostgreSQL and valkey per test session; each test gets
+its own event-store schema, read-model schema and Redis key prefix."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from commands.bus import dispatch
+from commands.context import CommandContext
+from commands.identity import OpenAccount
+from infra.embedded import EmbeddedServers, start_embedded
+from infra.runtime import Runtime
+from infra.settings import Settings
+
+_counter = itertools.count()
+DEMO_PASSWORD = "tillroll-demo"
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServers]:
+    """Real servers: external ones when TILLROLL_TEST_DATABASE_URL/REDIS_URL are set."""
+    db_url = os.environ.get("TILLROLL_TEST_DATABASE_URL")
+    redis_url = os.environ.get("TILLROLL_TEST_REDIS_URL")
+    data_dir = tmp_path_factory.mktemp("embedded")
+    started = start_embedded(data_dir, need_postgres=not db_url, need_redis=not redis_url)
+    started.database_url = db_url or started.database_url
+    started.redis_url = redis_url or started.redis_url
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def settings(servers: EmbeddedServers, tmp_path: Path) -> Settings:
+    ns = f"t{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    assert servers.database_url and servers.redis_url
+    return Settings(
+        database_url=servers.database_url,
+        redis_url=servers.redis_url,
+        data_dir=tmp_path,
+        jwt_secret="test-secret-" + "x" * 32,
+        event_schema=f"{ns}_events",
+        read_schema=f"{ns}_read",
+        redis_prefix=f"{ns}:",
+        pg_pool_size=4,
+        read_wait_seconds=5.0,
+    )
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime.open(settings)
+    yield rt
+    rt.close()
+
+
+def open_accounts(rt: Runtime) -> None:
+    for role in ("customer", "staff", "auditor", "ops"):
+        dispatch(
+            OpenAccount(f"{role}@example.com", role.title(), role, DEMO_PASSWORD),
+            CommandContext(rt.store),
+        )
