@@ -32,7 +32,7 @@ RESULT_TYPES: dict[type, type] = {
     command: get_type_hints(handler)["return"] for command, handler in HANDLERS.items()
 }
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 20
 
 
 class IdempotencyKeyReused(Conflict):
@@ -82,6 +82,6 @@ def dispatch(
                     return replayed
             if attempt == MAX_ATTEMPTS:
                 raise
-            # Full jitter, growing with each attempt: 0-2 ms, 0-4 ms, ... capped at 50 ms.
-            time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
+            # Full jitter, growing with each attempt: 0-4 ms, 0-8 ms, ... capped at 100 ms.
+            time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
     raise AssertionError("unreachable")

@@ -67,7 +67,11 @@ class Runtime:
             )
             client = redis_client(settings.redis_url)
             runner = ProjectionRunner(
-                store, read_pool, client, all_projections(settings.redis_prefix)
+                store,
+                read_pool,
+                client,
+                all_projections(settings.redis_prefix),
+                batch_size=settings.projection_batch,
             )
             runner.setup()
         except BaseException:

@@ -58,6 +58,8 @@ class Settings:
     pg_pool_size: int = 10
     log_level: str = "INFO"
     log_json: bool = False
+    projection_batch: int = 500
+    """Events a projection applies per transaction."""
     read_wait_seconds: float = 2.0
     """How long a read with ?min_position=N waits for its read model."""
 
@@ -80,6 +82,7 @@ class Settings:
             pg_pool_size=_int(env, "TILLROLL_PG_POOL_SIZE", 10),
             log_level=(env.get("TILLROLL_LOG_LEVEL") or "INFO").upper(),
             log_json=bool(_flag(env.get("TILLROLL_LOG_JSON"), False)),
+            projection_batch=_int(env, "TILLROLL_PROJECTION_BATCH", 500),
         )
 
     @property

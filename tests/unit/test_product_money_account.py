@@ -22,9 +22,7 @@ def test_money_keeps_amount_and_currency_when_valid() -> None:
     assert Money(-5, "JPY").amount == -5
 
 
-@pytest.mark.parmetrize if False else pytest.mark.parametrize(
-    "amount", [19.99, 1.0, True, False, "100", None]
-)
+@pytest.mark.parametrize("amount", [19.99, 1.0, True, False, "100", None])
 def test_money_raises_invalid_value_on_amount_when_amount_is_not_int(amount: object) -> None:
     with pytest.raises(InvalidValue) as err:
         Money(amount, "EUR")  # type: ignore[arg-type]
@@ -231,3 +229,9 @@ def test_normalise_email_accepts_address_when_exactly_254_characters() -> None:
 def test_normalise_email_raises_invalid_value_when_address_has_two_at_signs() -> None:
     with pytest.raises(InvalidValue):
         normalise_email("ada@evil@example.com")
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: an unhashable currency escapes as TypeError")
+def test_money_raises_invalid_value_on_currency_when_currency_is_unhashable() -> None:
+    with pytest.raises(InvalidValue):
+        Money(100, ["EUR"])  # type: ignore[arg-type]

@@ -1,0 +1,36 @@
+"""Dump every read model into plain Python values, so two builds can be compared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.runtime import Runtime
+from projections.model import RedisProjection, SqlProjection
+
+
+def dump(rt: Runtime) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in rt.runner.projections:
+        if isinstance(p, SqlProjection):
+            with rt.read_pool.connection() as conn:
+                rows = conn.execute(f"SELECT * FROM {p.table} ORDER BY 1, 2").fetchall()
+            out[p.NAME] = [tuple(str(v) for v in row) for row in rows]
+        else:
+            assert isinstance(p, RedisProjection)
+            keys = sorted(
+                k.decode() for k in rt.redis.scan_iter(match=f"{p.namespace}*", count=1000)
+            )
+            values: dict[str, Any] = {}
+            for key in keys:
+                if key == p.position_key:
+                    continue
+                kind = rt.redis.type(key).decode()
+                short = key[len(p.namespace) :]
+                if kind == "hash":
+                    values[short] = sorted(rt.redis.hgetall(key).items())
+                elif kind == "list":
+                    values[short] = rt.redis.lrange(key, 0, -1)
+                else:
+                    values[short] = rt.redis.get(key)
+            out[p.NAME] = values
+    return out

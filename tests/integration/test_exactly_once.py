@@ -1,0 +1,144 @@
+"""Exactly-once projections: a runner that dies mid-batch resumes to the same read models
+as a clean rebuild from the log."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.runtime import Runtime
+from infra.settings import Settings
+from projections.model import Projection
+from tests.integration.readmodels import dump
+from tests.integration.workload import shop
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _clean_rebuild(settings: Settings) -> dict[str, Any]:
+    fresh = dataclasses.replace(
+        settings,
+        read_schema=settings.read_schema + "_clean",
+        redis_prefix=settings.redis_prefix + "clean:",
+    )
+    rt = Runtime.open(fresh)
+    try:
+        rt.runner.catch_up()
+        return dump(rt)
+    finally:
+        rt.close()
+
+
+class Crash(Exception):
+    pass
+
+
+def _crash_after(projection: Projection, events: int) -> None:
+    """Make the projection's handlers raise on the n-th event they see."""
+    seen = {"n": 0}
+    original = projection.handler
+
+    def handler(event: Any) -> Any:
+        found = original(event)
+        if found is None:
+            return None
+
+        def wrapped(target: Any, ev: Any, position: int) -> None:
+            seen["n"] += 1
+            if seen["n"] == events:
+                raise Crash(f"crash on event {events}")
+            found(target, ev, position)
+
+        return wrapped
+
+    projection.handler = handler  # type: ignore[method-assign]
+
+
+def test_runner_failing_mid_batch_resumes_to_the_same_models_as_a_clean_rebuild(
+    settings: Settings,
+) -> None:
+    settings = dataclasses.replace(settings, projection_batch=50)
+    rt = Runtime.open(settings)
+    try:
+        shop(rt.store, orders=150)
+        for projection in rt.runner.projections:
+            _crash_after(projection, 5)  # in the middle of the first batch (8+ events)
+            with pytest.raises(Crash):
+                rt.runner.step(projection)
+            assert rt.runner.position(projection) == 0  # nothing of the batch was kept
+            del projection.handler  # back to the class's handler
+        rt.runner.catch_up()
+        resumed = dump(rt)
+    finally:
+        rt.close()
+    assert resumed == _clean_rebuild(settings)
+    assert len(resumed["customer_orders"]) > 50
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        TILLROLL_DATABASE_URL=settings.database_url or "",
+        TILLROLL_REDIS_URL=settings.redis_url or "",
+        TILLROLL_EVENT_SCHEMA=settings.event_schema,
+        TILLROLL_READ_SCHEMA=settings.read_schema,
+        TILLROLL_REDIS_PREFIX=settings.redis_prefix,
+        TILLROLL_PROJECTION_BATCH="5",
+        TILLROLL_DATA_DIR=str(settings.data_dir),
+        TILLROLL_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def test_runner_killed_with_sigkill_resumes_to_the_same_models_as_a_clean_rebuild(
+    settings: Settings,
+) -> None:
+    rt = Runtime.open(settings)
+    try:
+        shop(rt.store, orders=300)
+        head = rt.store.head()
+    finally:
+        rt.close()
+    command = [sys.executable, "-m", "infra.cli", "projections", "run"]
+    watcher = Runtime.open(settings)
+    kills = 0
+    try:
+        for _ in range(3):
+            proc = subprocess.Popen(command, env=_env(settings), cwd=ROOT)
+            deadline = time.monotonic() + 60
+            # Kill it while it is part-way through the log: some position past where it
+            # started this time and short of the head.
+            before = {p.key: watcher.runner.position(p) for p in watcher.runner.projections}
+            while time.monotonic() < deadline and proc.poll() is None:
+                positions = {p.key: watcher.runner.position(p) for p in watcher.runner.projections}
+                if any(before[k] < v < head for k, v in positions.items()):
+                    proc.send_signal(signal.SIGKILL)
+                    kills += 1
+                    break
+                time.sleep(0.01)
+            proc.wait(10)
+        interrupted = [p.NAME for p in watcher.runner.projections if watcher.runner.position(p) < head]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        watcher.close()
+    assert kills == 3
+    assert interrupted, "every kill came after the work: nothing was tested"
+    subprocess.run([*command, "--once"], env=_env(settings), cwd=ROOT, check=True, timeout=120)
+
+    rt = Runtime.open(settings)
+    try:
+        assert all(rt.runner.position(p) == head for p in rt.runner.projections)
+        resumed = dump(rt)
+    finally:
+        rt.close()
+    assert resumed == _clean_rebuild(settings)

@@ -1,0 +1,70 @@
+"""A small, repeatable shop workload written through the real command handlers."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+from aggregates.errors import DomainError
+from commands.bus import dispatch
+from commands.catalog import ChangePrice, CreateProduct
+from commands.context import CommandContext, Principal
+from commands.inventory import AdjustStock, ReceiveStock
+from commands.messages import AddressIn, LineIn, MoneyIn
+from commands.ordering import CancelOrder, PlaceOrder
+from infra.eventstore import EventStore
+
+ADDRESS = AddressIn("Ada", "1 Main St", "Berlin", "10115", "DE")
+
+
+def create_product(store: EventStore, sku: str, cents: int, stock: int) -> int:
+    ctx = CommandContext(store)
+    position = dispatch(CreateProduct(sku=sku, name=sku.title(), price=MoneyIn(cents, "EUR")), ctx)
+    if stock:
+        position = dispatch(ReceiveStock(sku, stock, "opening"), ctx)
+    return position.position
+
+
+def order(store: EventStore, customer: uuid.UUID, lines: list[tuple[str, int, int]]) -> str:
+    ctx = CommandContext(store, principal=Principal(str(customer), "customer"))
+    result = dispatch(
+        PlaceOrder(
+            customer_id=customer,
+            lines=[LineIn(sku, qty, MoneyIn(cents, "EUR")) for sku, qty, cents in lines],
+            shipping_address=ADDRESS,
+        ),
+        ctx,
+    )
+    return result.order_id
+
+
+def shop(store: EventStore, *, orders: int, seed: int = 7) -> None:
+    """Products, receipts, price changes, orders and cancellations, in a seeded random mix."""
+    rng = random.Random(seed)
+    prices = {f"SKU-{i}": 500 + 100 * i for i in range(8)}
+    for sku, cents in prices.items():
+        create_product(store, sku, cents, 50)
+    customers = [uuid.uuid4() for _ in range(5)]
+    placed: list[tuple[uuid.UUID, str]] = []
+    staff = CommandContext(store, principal=Principal("staff-1", "staff"))
+    for _ in range(orders):
+        roll = rng.random()
+        try:
+            if roll < 0.6:
+                skus = rng.sample(sorted(prices), rng.randint(1, 3))
+                customer = rng.choice(customers)
+                lines = [(sku, rng.randint(1, 3), prices[sku]) for sku in skus]
+                placed.append((customer, order(store, customer, lines)))
+            elif roll < 0.75 and placed:
+                customer, order_id = placed.pop(rng.randrange(len(placed)))
+                dispatch(CancelOrder(uuid.UUID(order_id), "changed mind"), staff)
+            elif roll < 0.85:
+                sku = rng.choice(sorted(prices))
+                prices[sku] += 10
+                dispatch(ChangePrice(sku, MoneyIn(prices[sku], "EUR")), staff)
+            elif roll < 0.95:
+                dispatch(ReceiveStock(rng.choice(sorted(prices)), rng.randint(1, 20)), staff)
+            else:
+                dispatch(AdjustStock(rng.choice(sorted(prices)), -1, "breakage"), staff)
+        except DomainError:
+            pass  # out of stock or below reserved: part of a shop's day
