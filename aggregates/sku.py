@@ -12,7 +12,5 @@ _SKU = re.compile(SKU_PATTERN)
 
 def check_sku(sku: str) -> str:
     if not isinstance(sku, str) or not _SKU.match(sku):
-        raise InvalidValue(
-            "sku must be 1-64 characters of A-Z a-z 0-9 - _ .", field="sku"
-        )
+        raise InvalidValue("sku must be 1-64 characters of A-Z a-z 0-9 - _ .", field="sku")
     return sku

@@ -45,7 +45,9 @@ class ProductCreate(msgspec.Struct, frozen=True):
     price: MoneyBody
     description: Annotated[str, msgspec.Meta(max_length=5000)] = ""
     category: Annotated[str, msgspec.Meta(max_length=100)] = ""
-    tags: Annotated[list[Annotated[str, msgspec.Meta(max_length=50)]], msgspec.Meta(max_length=20)] = []
+    tags: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=50)]], msgspec.Meta(max_length=20)
+    ] = []
 
 
 class PriceUpdate(msgspec.Struct, frozen=True):

@@ -114,8 +114,12 @@ def unexpected(request: Request, exc: Exception) -> Response[dict[str, Any]]:
 
 def dependency_down(_: Request, exc: Exception) -> Response[dict[str, Any]]:
     log.error("dependency unavailable: %s", exc)
-    return problem(503, "Service unavailable", "a database is unavailable; nothing was changed",
-                   headers={"Retry-After": "2"})
+    return problem(
+        503,
+        "Service unavailable",
+        "a database is unavailable; nothing was changed",
+        headers={"Retry-After": "2"},
+    )
 
 
 def exception_handlers() -> dict[Any, Any]:

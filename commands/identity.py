@@ -31,7 +31,11 @@ def verify_password(password: str, encoded: str) -> bool:
         _, n, r, p, salt, digest = encoded.split("$")
         expected = base64.b64decode(digest)
         actual = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
             dklen=len(expected),
         )
     except (ValueError, TypeError):
@@ -59,7 +63,9 @@ class AccountOpened(msgspec.Struct):
 def open_account(cmd: OpenAccount, ctx: CommandContext) -> AccountOpened:
     email = normalise_email(cmd.email)
     if len(cmd.password) < MIN_PASSWORD:
-        raise InvalidValue(f"password must have at least {MIN_PASSWORD} characters", field="password")
+        raise InvalidValue(
+            f"password must have at least {MIN_PASSWORD} characters", field="password"
+        )
     if ctx.store.exists(Account.create_id(email)):
         raise AlreadyExists(f"an account for {email} already exists", field="email")
     account = Account.open(email, cmd.name, cmd.role, hash_password(cmd.password))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
 import os
@@ -45,7 +46,7 @@ def _seed_if_asked(runtime: Runtime) -> None:
     if runtime.settings.seed_demo and seed_demo(runtime.store):
         print("seeded demo data", file=sys.stderr)
     if runtime.settings.seed_demo:
-        print("demo accounts (password: %s):" % DEMO_PASSWORD, file=sys.stderr)
+        print(f"demo accounts (password: {DEMO_PASSWORD}):", file=sys.stderr)
         for email, _, role in DEMO_ACCOUNTS:
             print(f"  {role:<9} {email}", file=sys.stderr)
 
@@ -125,10 +126,8 @@ def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"caught up to position {runtime.store.head()}", file=sys.stderr)
                 return 0
             print("following the event log (Ctrl-C to stop)", file=sys.stderr)
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 runner.run_forever()
-            except KeyboardInterrupt:
-                pass
             return 0
         raise CliError(f"unknown action {args.action}")
     finally:

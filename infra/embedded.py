@@ -113,9 +113,7 @@ def start_valkey(data_dir: Path, servers: EmbeddedServers) -> str:
     return f"redis://127.0.0.1:{server.port}/0"
 
 
-def start_embedded(
-    data_dir: Path, *, need_postgres: bool, need_redis: bool
-) -> EmbeddedServers:
+def start_embedded(data_dir: Path, *, need_postgres: bool, need_redis: bool) -> EmbeddedServers:
     servers = EmbeddedServers()
     try:
         if need_postgres:

@@ -81,7 +81,7 @@ class Runtime:
 
     def projection(self, name: str) -> Any:
         for projection in self.runner.projections:
-            if projection.NAME == name:
+            if name == projection.NAME:
                 return projection
         raise KeyError(name)
 

@@ -97,6 +97,4 @@ class Settings:
 
     def with_urls(self, database_url: str, redis_url: str) -> Settings:
         """The same settings once embedded servers are up (demo seeding decided before)."""
-        return replace(
-            self, database_url=database_url, redis_url=redis_url, demo=self.seed_demo
-        )
+        return replace(self, database_url=database_url, redis_url=redis_url, demo=self.seed_demo)

@@ -36,7 +36,10 @@ class OrderStatusView(RedisProjection):
             {
                 "sku": line.sku,
                 "quantity": line.quantity,
-                "unit_price": {"amount": line.unit_price.amount, "currency": line.unit_price.currency},
+                "unit_price": {
+                    "amount": line.unit_price.amount,
+                    "currency": line.unit_price.currency,
+                },
             }
             for line in event.lines
         ]

@@ -52,7 +52,10 @@ def order_view(read: ReadSide, order_id: UUID) -> OrderView | None:
         price = Money(**line["unit_price"])
         lines.append(
             OrderLineView(
-                line["sku"], line["quantity"], price, Money(price.amount * line["quantity"], price.currency)
+                line["sku"],
+                line["quantity"],
+                price,
+                Money(price.amount * line["quantity"], price.currency),
             )
         )
     return OrderView(

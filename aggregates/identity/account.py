@@ -14,7 +14,7 @@ ROLES = ("customer", "staff", "auditor", "ops")
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
     local, _, domain = email.partition("@")
-    if not local or "." not in domain or " " in email or len(email) > 254:
+    if not local or "." not in domain or "@" in domain or " " in email or len(email) > 254:
         raise InvalidValue("email is not a valid address", field="email")
     return email
 

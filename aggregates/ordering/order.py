@@ -67,11 +67,19 @@ def check_lines(lines: list[OrderLine]) -> Money:
     currency = lines[0].unit_price.currency
     total = Money.zero(currency)
     for i, line in enumerate(lines):
-        check_sku(line.sku)
+        try:
+            check_sku(line.sku)
+        except InvalidValue as exc:
+            raise InvalidValue(exc.detail, field=f"lines[{i}].sku") from None
         if line.sku in seen:
             raise InvalidValue(f"sku {line.sku!r} appears twice", field=f"lines[{i}].sku")
         seen.add(line.sku)
-        if not 0 < line.quantity <= MAX_QUANTITY:
+        quantity = line.quantity
+        if (
+            isinstance(quantity, bool)
+            or not isinstance(quantity, int)
+            or not 0 < quantity <= MAX_QUANTITY
+        ):
             raise InvalidValue(
                 f"quantity must be between 1 and {MAX_QUANTITY}", field=f"lines[{i}].quantity"
             )

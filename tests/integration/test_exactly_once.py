@@ -126,7 +126,9 @@ def test_runner_killed_with_sigkill_resumes_to_the_same_models_as_a_clean_rebuil
                     break
                 time.sleep(0.01)
             proc.wait(10)
-        interrupted = [p.NAME for p in watcher.runner.projections if watcher.runner.position(p) < head]
+        interrupted = [
+            p.NAME for p in watcher.runner.projections if watcher.runner.position(p) < head
+        ]
     finally:
         if proc.poll() is None:
             proc.kill()

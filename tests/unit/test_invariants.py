@@ -63,7 +63,9 @@ SKU = "WIDGET-7"
 small = st.integers(min_value=1, max_value=25)
 
 
-def mostly(valid: st.SearchStrategy[Any], invalid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+def mostly(
+    valid: st.SearchStrategy[Any], invalid: st.SearchStrategy[Any]
+) -> st.SearchStrategy[Any]:
     """About three draws in four from `valid`, so that runs build up real stock."""
     return st.integers(min_value=0, max_value=3).flatmap(lambda k: invalid if k == 0 else valid)
 
