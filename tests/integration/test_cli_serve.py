@@ -1,0 +1,144 @@
+"""The embedded default end to end: `tillroll serve` with no configuration starts PostgreSQL
+and valkey, seeds demo data, serves the API; other commands share its servers; Ctrl-C stops
+everything; a restart finds the data again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
+    env.update(TILLROLL_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT))
+    return env
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _servers_of(data_dir: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline", "cwd"]):
+        try:
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            cwd = proc.info["cwd"] or ""
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if ("postgres" in cmdline and str(data_dir) in cmdline) or (
+            "valkey" in cmdline and cwd.startswith(str(data_dir))
+        ):
+            found.append(proc)
+    return found
+
+
+@contextmanager
+def serving(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
+        env=_env(data_dir),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"serve exited early:\n{proc.stdout.read() if proc.stdout else ''}")
+        try:
+            if _get(f"{base}/health")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("serve did not answer /health within 60 s")
+    try:
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def _login(base: str, role: str) -> str:
+    body = json.dumps({"email": f"{role}@example.com", "password": "tillroll-demo"}).encode()
+    request = urllib.request.Request(
+        f"{base}/v1/auth/login", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["access_token"]
+
+
+def test_serve_runs_the_embedded_default_and_ctrl_c_stops_it_cleanly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "shop"
+    with serving(data_dir) as (base, proc):
+        status, page = _get(f"{base}/v1/products?limit=100")
+        assert status == 200
+        assert "MUG-CLASSIC" in {item["sku"] for item in page["items"]}
+        assert _get(f"{base}/schema/openapi.json")[1]["info"]["title"] == "tillroll"
+        token = _login(base, "staff")
+        assert _get(f"{base}/v1/inventory/MUG-CLASSIC", token)[1]["on_hand"] == 40
+
+        # Another command with the same data directory shares the running servers.
+        status_run = subprocess.run(
+            [sys.executable, "-m", "infra.cli", "projections", "status"],
+            env=_env(data_dir),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status_run.returncode == 0, status_run.stderr
+        assert "product_cards" in status_run.stdout
+        assert len({p.pid for p in _servers_of(data_dir) if "valkey" in p.name()}) == 1
+
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+        output = proc.stdout.read() if proc.stdout else ""
+    assert proc.returncode in (0, 130), output
+    assert "demo accounts" in output and "/docs" in output
+    deadline = time.monotonic() + 10
+    while _servers_of(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _servers_of(data_dir) == []
+
+    # The data survives a restart, and demo data is not seeded twice.
+    with serving(data_dir) as (base, proc):
+        token = _login(base, "staff")
+        assert _get(f"{base}/v1/inventory/MUG-CLASSIC", token)[1]["on_hand"] == 40
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        assert "seeded demo data" not in (proc.stdout.read() if proc.stdout else "")
+    assert proc.returncode == 0
