@@ -140,7 +140,9 @@ class Order(Aggregate):
     def mark_paid(self, payment_ref: str, amount: Money) -> None:
         self._require(S.PAID)
         if amount != self.total:
-            raise InvalidValue(f"payment of {amount} does not match total {self.total}")
+            raise InvalidValue(
+                f"payment of {amount} does not match total {self.total}", field="amount"
+            )
         self._paid(payment_ref=payment_ref, amount=amount)
 
     @event("Paid")

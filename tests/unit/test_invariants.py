@@ -38,7 +38,7 @@ from aggregates.ordering.order import TRANSITIONS, Address, Order, OrderLine, Or
 
 S = OrderStatus
 MACHINE_SETTINGS = settings(
-    max_examples=50,
+    max_examples=100,
     stateful_step_count=30,
     deadline=None,
     database=None,  # leave no .hypothesis/ directory in the work tree
@@ -168,6 +168,16 @@ class InventoryMachine(RuleBasedStateMachine):
             self.held[order_id.hex] = quantity
             return multiple(order_id)
         return multiple()
+
+    @rule(offset=st.integers(min_value=-2, max_value=2))
+    def adjust_to_the_edge(self, offset: int) -> None:
+        """Aim on hand at exactly the reserved amount, give or take a unit."""
+        self.adjust(self.model_reserved - self.on_hand + offset, reason="stocktake")
+
+    @rule(target=orders, order_id=st.uuids(), offset=st.integers(min_value=-1, max_value=1))
+    def reserve_at_the_edge(self, order_id: UUID, offset: int) -> Any:
+        """Ask for exactly what is available, give or take a unit."""
+        return self.reserve(order_id, self.on_hand - self.model_reserved + offset)
 
     @rule(order_id=mostly(orders, st.uuids()))
     def release(self, order_id: UUID) -> None:
