@@ -7,7 +7,7 @@ from datetime import datetime
 
 import msgspec
 
-from queries.read_side import Page, ReadSide, decode_cursor, encode_cursor
+from queries.read_side import Page, ReadSide, decode_cursor, encode_cursor, position_page
 
 
 class Money(msgspec.Struct):
@@ -137,14 +137,12 @@ class PricePoint(msgspec.Struct):
 
 
 def price_history(read: ReadSide, sku: str, limit: int, cursor: str | None) -> Page:
-    table = read.sql_model("price_history").table
-    after = decode_cursor(cursor, 1)[0] if cursor else 0
-    with read.sql_pool.connection() as conn:
-        rows = conn.execute(
-            f"SELECT amount, currency, effective_at, position FROM {table}"
-            " WHERE sku = %s AND position > %s ORDER BY position LIMIT %s",
-            (sku, after, limit + 1),
-        ).fetchall()
-    items = [PricePoint(Money(r[0], r[1]), r[2], r[3]) for r in rows[:limit]]
-    next_cursor = encode_cursor([rows[limit - 1][3]]) if len(rows) > limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    return position_page(
+        read,
+        read.sql_model("price_history").table,
+        "amount, currency, effective_at",
+        sku,
+        limit,
+        cursor,
+        lambda r: PricePoint(Money(r[1], r[2]), r[3], r[0]),
+    )

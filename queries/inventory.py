@@ -7,7 +7,7 @@ from uuid import UUID
 
 import msgspec
 
-from queries.read_side import Page, ReadSide, decode_cursor, encode_cursor
+from queries.read_side import Page, ReadSide, position_page
 
 
 class StockLevel(msgspec.Struct):
@@ -37,14 +37,12 @@ class LedgerEntry(msgspec.Struct):
 
 
 def ledger(read: ReadSide, sku: str, limit: int, cursor: str | None) -> Page:
-    table = read.sql_model("inventory_ledger").table
-    after = decode_cursor(cursor, 1)[0] if cursor else 0
-    with read.sql_pool.connection() as conn:
-        rows = conn.execute(
-            f"SELECT position, kind, on_hand_change, reserved_change, order_id, note, at"
-            f" FROM {table} WHERE sku = %s AND position > %s ORDER BY position LIMIT %s",
-            (sku, after, limit + 1),
-        ).fetchall()
-    items = [LedgerEntry(*r) for r in rows[:limit]]
-    next_cursor = encode_cursor([rows[limit - 1][0]]) if len(rows) > limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    return position_page(
+        read,
+        read.sql_model("inventory_ledger").table,
+        "kind, on_hand_change, reserved_change, order_id, note, at",
+        sku,
+        limit,
+        cursor,
+        lambda r: LedgerEntry(*r),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +76,28 @@ class ReadSide:
 class Page(msgspec.Struct):
     items: list[Any]
     next_cursor: str | None
+
+
+def position_page(
+    read: ReadSide,
+    table: str,
+    columns: str,
+    sku: str,
+    limit: int,
+    cursor: str | None,
+    make: Callable[[tuple[Any, ...]], Any],
+) -> Page:
+    """One page of a per-SKU history table keyed by log position (first column selected)."""
+    after = decode_cursor(cursor, 1)[0] if cursor else 0
+    with read.sql_pool.connection() as conn:
+        rows = conn.execute(
+            f"SELECT position, {columns} FROM {table}"
+            " WHERE sku = %s AND position > %s ORDER BY position LIMIT %s",
+            (sku, after, limit + 1),
+        ).fetchall()
+    items = [make(row) for row in rows[:limit]]
+    next_cursor = encode_cursor([rows[limit - 1][0]]) if len(rows) > limit else None
+    return Page(items=items, next_cursor=next_cursor)
 
 
 def encode_cursor(values: list[Any]) -> str:
