@@ -13,12 +13,14 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig
 
 from api.auth import AuthController, jwt_auth
 from api.catalog import CatalogController
 from api.errors import exception_handlers
 from api.health import HealthController
 from api.inventory import InventoryController
+from api.ops import MetricsController, OpsController
 from api.orders import OrdersController
 from infra.runtime import Runtime, jwt_secret
 from queries.read_side import ReadSide
@@ -31,10 +33,7 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Lite
     settings = runtime.settings
     auth = jwt_auth(jwt_secret(settings), settings.jwt_ttl_seconds)
     read = ReadSide(
-        redis=runtime.redis,
-        sql_pool=runtime.read_pool,
-        projections={p.NAME: p for p in runtime.runner.projections},
-        wait_seconds=settings.read_wait_seconds,
+        runtime.redis, runtime.read_pool, runtime.live_builds(), settings.read_wait_seconds
     )
     follow = settings.run_projections if run_projections is None else run_projections
 
@@ -54,6 +53,9 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Lite
     def provide_read() -> ReadSide:
         return read
 
+    def provide_runner() -> Any:
+        return runtime.runner
+
     return Litestar(
         route_handlers=[
             HealthController,
@@ -61,12 +63,16 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Lite
             CatalogController,
             InventoryController,
             OrdersController,
+            OpsController,
+            MetricsController,
         ],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
             "read": Provide(provide_read, sync_to_thread=False),
+            "runner": Provide(provide_runner, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
+        middleware=[PrometheusConfig(app_name="tillroll", group_path=True).middleware],
         on_app_init=[auth.on_app_init],
         lifespan=[projections_lifespan],
         state=State({"jwt_auth": auth}),

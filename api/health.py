@@ -51,7 +51,7 @@ class HealthController(Controller):
         except Exception as exc:
             redis_check = Check(False, type(exc).__name__)
         if postgres.ok and redis_check.ok:
-            for name in read.projections:
+            for name in read.names():
                 try:
                     lag[name] = max(0, head - read.position(name))
                 except Exception:

@@ -98,27 +98,108 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 # -- projections ---------------------------------------------------------------------------
+class Progress:
+    """A one-line progress bar on a terminal; a line a second elsewhere."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, projection: object, done: int, total: int, rate: float) -> None:
+        now = time.monotonic()
+        finished = done >= total
+        if not finished and now - self.last < (0.1 if self.tty else 1.0):
+            return
+        self.last = now
+        share = done / total if total else 1.0
+        bar = "#" * int(share * 30)
+        eta = f"{(total - done) / rate:,.0f}s" if rate > 0 and not finished else "-"
+        line = (
+            f"{self.label} [{bar:<30}] {share:6.1%}  {done:,}/{total:,} events"
+            f"  {rate:,.0f} ev/s  ETA {eta}"
+        )
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
+
+def _status_table(runtime: Runtime, as_json: bool) -> None:
+    import msgspec
+
+    from projections.status import collect_status
+
+    rows = collect_status(runtime.runner)
+    if as_json:
+        print(msgspec.json.encode(rows).decode())
+        return
+    print(f"log head: {runtime.store.head()}")
+    print(
+        f"{'name':<17} {'ver':>3} {'build':>5} {'target':<6} {'state':<12} {'position':>9}"
+        f" {'lag':>7} {'lag s':>7} {'ev/s':>9}"
+    )
+    for r in rows:
+        rate = f"{r.events_per_second:,.0f}" if r.events_per_second else "-"
+        print(
+            f"{r.name:<17} {r.version:>3} {r.build:>5} {r.target:<6} {r.state:<12}"
+            f" {r.position:>9} {r.lag_events:>7} {r.lag_seconds:>7.1f} {rate:>9}"
+        )
+        if r.rebuild is not None:
+            print(f"{'':<17} rebuilding into build {r.rebuild.build}: at {r.rebuild.position}")
+        if r.last_error:
+            print(f"{'':<17} stopped at position {r.error_position}: {r.last_error}")
+
+
 def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
-    from projections.registry import all_projections
+    from projections.registry import PROJECTIONS, projection_class
 
     if args.action == "list":
-        print(f"{'name':<18} {'version':>7}  {'target':<6} events")
-        for p in all_projections(settings.redis_prefix):
-            events = ", ".join(sorted(cls.__qualname__ for cls in p.HANDLES))
-            print(f"{p.NAME:<18} {p.VERSION:>7}  {p.TARGET:<6} {events}")
+        print(f"{'name':<17} {'version':>7}  {'target':<6} events")
+        for cls in PROJECTIONS:
+            print(
+                f"{cls.NAME:<17} {cls.VERSION:>7}  {cls.TARGET:<6} {', '.join(cls.event_names())}"
+            )
         return 0
+    name = getattr(args, "name", None)
+    if name is not None:
+        try:
+            projection_class(name)
+        except KeyError as exc:
+            raise CliError(str(exc.args[0])) from None
     runtime = _open(settings)
     try:
         runner = runtime.runner
         if args.action == "status":
-            head = runtime.store.head()
-            print(f"log head: {head}")
-            print(f"{'name':<18} {'version':>7}  {'target':<6} {'position':>9} {'lag':>7}")
-            for p in runner.projections:
-                position = runner.position(p)
-                print(
-                    f"{p.NAME:<18} {p.VERSION:>7}  {p.TARGET:<6} {position:>9} {head - position:>7}"
-                )
+            _status_table(runtime, args.json)
+            return 0
+        if args.action == "rebuild":
+            progress = Progress(f"rebuild {name}")
+            built = runner.rebuild(name, from_scratch=args.from_scratch, progress=progress)
+            progress.close()
+            print(f"{name}: build {built.build} is live at position {runner.position(built)}")
+            return 0
+        if args.action == "verify":
+            from projections.verify import verify
+
+            progress = Progress(f"verify {name}")
+            result = verify(runner, name, progress=progress)
+            progress.close()
+            print(
+                f"{name}: live build {result.live_build} at position {result.position},"
+                f" {result.items} items; checksum live {result.checksum_live[:16]}"
+                f" rebuilt {result.checksum_rebuilt[:16]}"
+            )
+            for diff in result.differences[: args.show]:
+                print(f"  {diff.item}\n    live:    {diff.live}\n    rebuilt: {diff.rebuilt}")
+            if not result.ok:
+                raise CliError(f"{name} differs from a rebuild in {len(result.differences)} items")
+            print(f"{name}: identical to a rebuild from the log")
+            return 0
+        if args.action == "retry":
+            runner.retry(name)
+            print(f"{name}: runners woken to retry", file=sys.stderr)
             return 0
         if args.action == "run":
             if args.once:
@@ -204,10 +285,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
-    proj = sub.add_parser("projections", help="read models: list, status, run")
+    proj = sub.add_parser(
+        "projections", help="read models: list, status, rebuild, verify, retry, run"
+    )
     proj_sub = proj.add_subparsers(dest="action", required=True)
     proj_sub.add_parser("list", help="every read model with its version, target and events")
-    proj_sub.add_parser("status", help="position and lag of every read model")
+    status = proj_sub.add_parser("status", help="position, lag, state and speed of each")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    rebuild = proj_sub.add_parser(
+        "rebuild", help="rebuild beside the live copy, then switch to it (no downtime)"
+    )
+    rebuild.add_argument("name")
+    rebuild.add_argument(
+        "--from-scratch", action="store_true", help="discard a half-done rebuild first"
+    )
+    verify = proj_sub.add_parser(
+        "verify", help="rebuild into a scratch copy and compare it with the live one"
+    )
+    verify.add_argument("name")
+    verify.add_argument("--show", type=int, default=20, help="differences to print (20)")
+    retry = proj_sub.add_parser("retry", help="retry a read model stopped by an error now")
+    retry.add_argument("name")
     run = proj_sub.add_parser("run", help="follow the log and keep the read models up to date")
     run.add_argument("--once", action="store_true", help="catch up to the head, then exit")
     proj.set_defaults(func=cmd_projections)

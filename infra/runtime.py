@@ -6,7 +6,6 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import redis
 from psycopg_pool import ConnectionPool
@@ -16,7 +15,8 @@ from infra.eventstore import EventStore
 from infra.postgres import read_model_pool
 from infra.redis import redis_client
 from infra.settings import Settings
-from projections.registry import all_projections
+from projections.builds import LiveBuilds
+from projections.registry import PROJECTIONS
 from projections.runner import ProjectionRunner
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,10 @@ class Runtime:
                 store,
                 read_pool,
                 client,
-                all_projections(settings.redis_prefix),
+                PROJECTIONS,
+                prefix=settings.redis_prefix,
                 batch_size=settings.projection_batch,
+                rebuild_batch=settings.projection_rebuild_batch,
             )
             runner.setup()
         except BaseException:
@@ -79,11 +81,9 @@ class Runtime:
             raise
         return cls(settings, store, read_pool, client, runner, servers)
 
-    def projection(self, name: str) -> Any:
-        for projection in self.runner.projections:
-            if name == projection.NAME:
-                return projection
-        raise KeyError(name)
+    def live_builds(self, ttl: float = 1.0) -> LiveBuilds:
+        """Which build of each read model queries should read (cached for `ttl` seconds)."""
+        return LiveBuilds(self.read_pool, PROJECTIONS, self.settings.redis_prefix, ttl)
 
     def close(self) -> None:
         if self._closed:

@@ -59,7 +59,9 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = False
     projection_batch: int = 500
-    """Events a projection applies per transaction."""
+    """Events a projection applies per transaction while following the log."""
+    projection_rebuild_batch: int = 5000
+    """Events a rebuild reads and applies per transaction."""
     read_wait_seconds: float = 2.0
     """How long a read with ?min_position=N waits for its read model."""
 
@@ -83,6 +85,7 @@ class Settings:
             log_level=(env.get("TILLROLL_LOG_LEVEL") or "INFO").upper(),
             log_json=bool(_flag(env.get("TILLROLL_LOG_JSON"), False)),
             projection_batch=_int(env, "TILLROLL_PROJECTION_BATCH", 500),
+            projection_rebuild_batch=_int(env, "TILLROLL_PROJECTION_REBUILD_BATCH", 5000),
         )
 
     @property

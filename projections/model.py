@@ -1,6 +1,8 @@
 """What a projection is: a name, a version, a target store, the events it handles, its writes.
 
-A projection is mostly data. Batching, tracking and retries live once, in the runner.
+A projection is mostly data. Batching, tracking and retries live once, in the runner. An
+instance is bound to one *build*: a physical copy of the read model (its own tables or Redis
+key prefix), so a rebuild can write beside the live copy and replace it in one switch.
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from typing import Any, ClassVar
 
 from eventsourcing.utils import get_topic
 
-POSITIONS_TABLE = "projection_positions"
-
 
 class Projection:
     NAME: ClassVar[str]
@@ -20,14 +20,22 @@ class Projection:
     # event class -> name of the method that handles it
     HANDLES: ClassVar[dict[type, str]] = {}
 
+    def __init__(self, build: int = 1, prefix: str = "tr:") -> None:
+        self.build = build
+        self.prefix = prefix
+
     @property
     def key(self) -> str:
-        """Identifies this build of the read model (name and version)."""
-        return f"{self.NAME}:v{self.VERSION}"
+        """Identifies this build of the read model."""
+        return f"{self.NAME}:b{self.build}"
 
     @classmethod
     def topics(cls) -> list[str]:
         return [get_topic(event_class) for event_class in cls.HANDLES]
+
+    @classmethod
+    def event_names(cls) -> list[str]:
+        return sorted(event_class.__qualname__ for event_class in cls.HANDLES)
 
     def handler(self, event: Any) -> Callable[..., None] | None:
         name = self.HANDLES.get(type(event))
@@ -39,37 +47,30 @@ class SqlProjection(Projection):
 
     TARGET = "sql"
     TABLE: ClassVar[str]
-    # DDL; "{table}" stands for the versioned table name.
+    # DDL; "{table}" stands for this build's table name.
     DDL: ClassVar[list[str]] = []
 
     @property
     def table(self) -> str:
-        return table_name(self.TABLE, self.VERSION)
+        return f"{self.TABLE}_b{self.build}"
+
+    @property
+    def tables(self) -> list[str]:
+        return [self.table]
 
     def ddl(self) -> list[str]:
         return [statement.format(table=self.table) for statement in self.DDL]
 
 
 class RedisProjection(Projection):
-    """Writes Redis keys under '<prefix><name>:v<version>:'."""
+    """Writes Redis keys under '<prefix><name>:b<build>:'."""
 
     TARGET = "redis"
 
-    def __init__(self, prefix: str = "tr:") -> None:
-        self.prefix = prefix
-
     @property
     def namespace(self) -> str:
-        return redis_namespace(self.prefix, self.NAME, self.VERSION)
+        return f"{self.prefix}{self.NAME}:b{self.build}:"
 
     @property
     def position_key(self) -> str:
         return f"{self.namespace}position"
-
-
-def table_name(table: str, version: int) -> str:
-    return f"{table}_v{version}"
-
-
-def redis_namespace(prefix: str, name: str, version: int) -> str:
-    return f"{prefix}{name}:v{version}:"

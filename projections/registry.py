@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from projections.customer_orders import CustomerOrders
 from projections.inventory_ledger import InventoryLedger
-from projections.model import Projection, RedisProjection, SqlProjection
+from projections.model import Projection
 from projections.order_status import OrderStatusView
 from projections.price_history import PriceHistory
 from projections.product_cards import ProductCards
 from projections.product_search import ProductSearch
 from projections.stock_levels import StockLevels
 
-SQL_PROJECTIONS: tuple[type[SqlProjection], ...] = (
+PROJECTIONS: tuple[type[Projection], ...] = (
     ProductSearch,
     CustomerOrders,
     InventoryLedger,
     PriceHistory,
+    ProductCards,
+    StockLevels,
+    OrderStatusView,
 )
-REDIS_PROJECTIONS: tuple[type[RedisProjection], ...] = (ProductCards, StockLevels, OrderStatusView)
+BY_NAME: dict[str, type[Projection]] = {cls.NAME: cls for cls in PROJECTIONS}
 
 
-def all_projections(redis_prefix: str) -> list[Projection]:
-    return [cls() for cls in SQL_PROJECTIONS] + [cls(redis_prefix) for cls in REDIS_PROJECTIONS]
+def projection_class(name: str) -> type[Projection]:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        known = ", ".join(sorted(BY_NAME))
+        raise KeyError(f"no read model called {name!r} (known: {known})") from None

@@ -1,29 +1,38 @@
-"""The one projection runner: follows the event log and feeds every read model.
+"""The one projection runner: follows the event log and feeds every read model's builds.
 
-Each batch is applied and its position recorded atomically: SQL read models in one
-transaction with their row in projection_positions (locked FOR UPDATE, so two runners
-never apply the same batch), Redis read models in one MULTI/EXEC guarded by WATCH on
-their position key. A runner killed anywhere therefore resumes without losing or
-doubling an event. New events wake the runner through LISTEN/NOTIFY; it also polls
-once a second in case a notification is lost.
+Each batch is applied and its position recorded atomically: an SQL build in one transaction
+with its row in projection_builds (locked FOR UPDATE, so two runners never apply the same
+batch), a Redis build in one MULTI/EXEC guarded by WATCH on its position key. A runner
+killed anywhere resumes without losing or doubling an event.
+
+A rebuild writes a new build beside the live one, reading the log in large pages; once it
+has caught up with the head it becomes live in one transaction, and the old build is
+dropped a grace period later. An event a projection cannot apply stops that projection at
+that event (recorded with the error, retried with back-off); the others go on.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
+from itertools import groupby
 from typing import Any, Protocol
 
 import psycopg
 import redis
 from psycopg.sql import SQL, Identifier
 
-from projections.model import POSITIONS_TABLE, Projection, RedisProjection, SqlProjection
+from projections import builds as catalog
+from projections.builds import BUILDING, LIVE, RETIRED, SCRATCH, Build
+from projections.model import Projection, RedisProjection, SqlProjection
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 500
+REBUILD_BATCH = 5000
+RETIRE_AFTER = 60.0
 
 
 class EventLog(Protocol):
@@ -39,11 +48,29 @@ class EventLog(Protocol):
     def decode(self, notification: Any) -> Any: ...
 
 
-class ProjectionState:
+class SqlBatch:
+    """Collects a batch's statements and sends runs of the same statement with executemany."""
+
     def __init__(self) -> None:
-        self.wake = threading.Event()
-        self.last_error: str | None = None
-        self.events_applied = 0
+        self.statements: list[tuple[str, Sequence[Any]]] = []
+
+    def execute(self, sql: str, params: Sequence[Any]) -> None:
+        self.statements.append((sql, params))
+
+    def flush(self, cur: psycopg.Cursor[Any]) -> None:
+        for sql, run in groupby(self.statements, key=lambda statement: statement[0]):
+            cur.executemany(sql, [params for _, params in run])  # type: ignore[arg-type]
+        self.statements.clear()
+
+
+class ProjectionFailed(Exception):
+    """A projection's handler raised on one event; the batch was not applied."""
+
+    def __init__(self, key: str, position: int, cause: BaseException) -> None:
+        super().__init__(f"{key} failed on the event at position {position}: {cause!r}")
+        self.key = key
+        self.position = position
+        self.cause = cause
 
 
 class ProjectionRunner:
@@ -52,100 +79,159 @@ class ProjectionRunner:
         log_: EventLog,
         sql_pool: Any,
         redis_client: redis.Redis,
-        projections: Sequence[Projection],
+        classes: Sequence[type[Projection]],
         *,
+        prefix: str = "tr:",
         batch_size: int = DEFAULT_BATCH,
+        rebuild_batch: int = REBUILD_BATCH,
+        retire_after: float = RETIRE_AFTER,
     ) -> None:
         self.log = log_
         self.sql_pool = sql_pool
         self.redis = redis_client
-        self.projections = list(projections)
+        self.classes = {cls.NAME: cls for cls in classes}
+        self.prefix = prefix
         self.batch_size = batch_size
-        self.state = {p.key: ProjectionState() for p in self.projections}
+        self.rebuild_batch = rebuild_batch
+        self.retire_after = retire_after
+        self._wake = {name: threading.Event() for name in self.classes}
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    # -- set-up -------------------------------------------------------------------------
+    # -- the catalog --------------------------------------------------------------------
+    def bind(self, build: Build) -> Projection:
+        return self.classes[build.name](build.build, self.prefix)
+
+    def builds(self, name: str | None = None) -> list[Build]:
+        with self.sql_pool.connection() as conn:
+            return catalog.list_builds(conn, name)
+
+    def live(self, name: str) -> Build | None:
+        return next((b for b in self.builds(name) if b.state == LIVE), None)
+
+    @property
+    def projections(self) -> list[Projection]:
+        """The live build of every read model."""
+        found = {b.name: b for b in self.builds() if b.state == LIVE}
+        return [self.bind(found[name]) for name in self.classes if name in found]
+
+    def active(self, name: str) -> list[Build]:
+        """Builds this code maintains: the live one (if its version is the code's) and any
+        build under way."""
+        cls = self.classes[name]
+        return [
+            b for b in self.builds(name) if b.version == cls.VERSION and b.state in (LIVE, BUILDING)
+        ]
+
     def setup(self) -> None:
-        """Create the positions table and every SQL read model's tables (idempotent)."""
+        """Tables for the catalog and every active build; a first build of each read model;
+        a new build where the code's version differs from the live one (blue/green deploy)."""
         with self.sql_pool.connection() as conn, conn.transaction():
-            # One set-up at a time across processes: DDL races make duplicate-type errors.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('tillroll.projections.setup'))")
-            conn.execute(
-                SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY,"
-                    " position bigint NOT NULL DEFAULT 0,"
-                    " updated_at timestamptz NOT NULL DEFAULT now())"
-                ).format(Identifier(POSITIONS_TABLE))
-            )
-            for p in self.projections:
-                if isinstance(p, SqlProjection):
-                    for statement in p.ddl():
-                        conn.execute(statement)  # type: ignore[arg-type]
-                    conn.execute(
-                        SQL("INSERT INTO {} (name) VALUES (%s) ON CONFLICT DO NOTHING").format(
-                            Identifier(POSITIONS_TABLE)
-                        ),
-                        (p.key,),
-                    )
+            catalog.ensure_table(conn)
+            for name, cls in self.classes.items():
+                existing = catalog.list_builds(conn, name)
+                live = next((b for b in existing if b.state == LIVE), None)
+                if live is None:
+                    catalog.create_build(conn, cls, LIVE)
+                elif live.version != cls.VERSION and not any(
+                    b.state == BUILDING and b.version == cls.VERSION for b in existing
+                ):
+                    catalog.create_build(conn, cls, BUILDING)
+            for build in catalog.list_builds(conn):
+                cls = self.classes.get(build.name)
+                if cls is not None and build.version == cls.VERSION and build.state != RETIRED:
+                    self._create_tables(conn, self.bind(build))
+
+    def _create_tables(self, conn: Any, projection: Projection) -> None:
+        if isinstance(projection, SqlProjection):
+            for statement in projection.ddl():
+                conn.execute(statement)
+
+    def new_build(self, name: str, state: str = BUILDING) -> Projection:
+        """Start an empty build beside the live one (its tables are created at once)."""
+        cls = self.classes[name]
+        with self.sql_pool.connection() as conn, conn.transaction():
+            build = catalog.create_build(conn, cls, state)
+            projection = self.bind(build)
+            self._create_tables(conn, projection)
+            catalog.notify(conn, name)
+        return projection
+
+    def drop(self, projection: Projection) -> None:
+        """Delete a build's data and its catalog row."""
+        if isinstance(projection, RedisProjection):
+            batch: list[bytes] = []
+            for key in self.redis.scan_iter(match=f"{projection.namespace}*", count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    self.redis.unlink(*batch)
+                    batch.clear()
+            if batch:
+                self.redis.unlink(*batch)
+        with self.sql_pool.connection() as conn, conn.transaction():
+            if isinstance(projection, SqlProjection):
+                for table in projection.tables:
+                    conn.execute(SQL("DROP TABLE IF EXISTS {}").format(Identifier(table)))
+            catalog.delete_build(conn, projection.NAME, projection.build)
 
     # -- one batch ----------------------------------------------------------------------
-    def step(self, projection: Projection) -> int:
-        """Apply the next batch; return how far the position moved (0: caught up)."""
+    def step(
+        self, projection: Projection, limit: int | None = None, stop: int | None = None
+    ) -> int:
+        """Apply the next batch (up to position `stop`, if given); return how far the position
+        moved (0: caught up)."""
+        limit = limit or self.batch_size
         if isinstance(projection, SqlProjection):
-            return self._step_sql(projection)
+            return self._step_sql(projection, limit, stop)
         assert isinstance(projection, RedisProjection)
-        return self._step_redis(projection)
+        return self._step_redis(projection, limit, stop)
 
-    def _batch(self, projection: Projection, position: int) -> tuple[list[Any], int]:
-        head = self.log.head()
+    def _batch(
+        self, projection: Projection, position: int, limit: int, stop: int | None
+    ) -> tuple[list[Any], int]:
+        head = self.log.head() if stop is None else min(stop, self.log.head())
         if head <= position:
             return [], position
-        notifications = list(
-            self.log.read(position, self.batch_size, stop=head, topics=projection.topics())
-        )
-        # Fewer than a full batch means every event up to head was seen.
-        if len(notifications) == self.batch_size:
+        notifications = list(self.log.read(position, limit, stop=head, topics=projection.topics()))
+        # Fewer than a full page means every event up to head was seen.
+        if len(notifications) == limit:
             return notifications, notifications[-1].id
         return notifications, head
 
-    def _apply(self, projection: Projection, target: Any, notifications: list[Any]) -> None:
+    def _apply(self, projection: Projection, target: Any, notifications: Iterable[Any]) -> None:
         for notification in notifications:
-            event = self.log.decode(notification)
-            handler = projection.handler(event)
-            if handler is not None:
-                handler(target, event, notification.id)
+            try:
+                event = self.log.decode(notification)
+                handler = projection.handler(event)
+                if handler is not None:
+                    handler(target, event, notification.id)
+            except Exception as exc:
+                raise ProjectionFailed(projection.key, notification.id, exc) from exc
 
-    def _step_sql(self, projection: SqlProjection) -> int:
+    def _step_sql(self, projection: SqlProjection, limit: int, stop: int | None) -> int:
+        started = time.perf_counter()
         with self.sql_pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.execute(
-                SQL("SELECT position FROM {} WHERE name = %s FOR UPDATE").format(
-                    Identifier(POSITIONS_TABLE)
-                ),
-                (projection.key,),
-            )
-            row = cur.fetchone()
-            position = row[0] if row else 0
-            notifications, new_position = self._batch(projection, position)
+            position = catalog.lock_position(conn, projection.NAME, projection.build)
+            notifications, new_position = self._batch(projection, position, limit, stop)
             if new_position == position:
                 return 0
-            self._apply(projection, cur, notifications)
-            cur.execute(
-                SQL("UPDATE {} SET position = %s, updated_at = now() WHERE name = %s").format(
-                    Identifier(POSITIONS_TABLE)
-                ),
-                (new_position, projection.key),
+            batch = SqlBatch()
+            self._apply(projection, batch, notifications)
+            batch.flush(cur)
+            catalog.set_position(
+                conn, projection.NAME, projection.build, new_position, _rate(notifications, started)
             )
-        self.state[projection.key].events_applied += len(notifications)
         return new_position - position
 
-    def _step_redis(self, projection: RedisProjection) -> int:
+    def _step_redis(self, projection: RedisProjection, limit: int, stop: int | None) -> int:
+        started = time.perf_counter()
         key = projection.position_key
         with self.redis.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(key)
                 position = int(pipe.get(key) or 0)
-                notifications, new_position = self._batch(projection, position)
+                notifications, new_position = self._batch(projection, position, limit, stop)
                 if new_position == position:
                     return 0
                 pipe.multi()
@@ -154,35 +240,116 @@ class ProjectionRunner:
                 pipe.execute()
             except redis.WatchError:
                 return 1  # another runner moved it first: look again
-        self.state[projection.key].events_applied += len(notifications)
+        with self.sql_pool.connection() as conn:  # mirrored for status; Redis holds the truth
+            catalog.set_position(
+                conn, projection.NAME, projection.build, new_position, _rate(notifications, started)
+            )
         return new_position - position
 
-    # -- positions ----------------------------------------------------------------------
+    # -- positions, catching up, rebuilding ---------------------------------------------
     def position(self, projection: Projection) -> int:
-        if isinstance(projection, SqlProjection):
-            with self.sql_pool.connection() as conn:
-                row = conn.execute(
-                    SQL("SELECT position FROM {} WHERE name = %s").format(
-                        Identifier(POSITIONS_TABLE)
-                    ),
-                    (projection.key,),
-                ).fetchone()
-            return row[0] if row else 0
-        assert isinstance(projection, RedisProjection)
-        return int(self.redis.get(projection.position_key) or 0)
+        if isinstance(projection, RedisProjection):
+            return int(self.redis.get(projection.position_key) or 0)
+        with self.sql_pool.connection() as conn:
+            return self.position_in(conn, projection)
 
-    def catch_up(self, projections: Sequence[Projection] | None = None) -> None:
-        """Apply batches until every projection has reached the log's head."""
-        for projection in projections or self.projections:
-            while self.step(projection):
-                pass
+    def position_in(self, conn: Any, projection: Projection) -> int:
+        row = conn.execute(
+            f"SELECT position FROM {catalog.TABLE} WHERE name = %s AND build = %s",
+            (projection.NAME, projection.build),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def catch_up(self, names: Iterable[str] | None = None) -> None:
+        """Bring every active build to the head; switch finished rebuilds live."""
+        for name in names or list(self.classes):
+            for build in self.active(name):
+                projection = self.bind(build)
+                limit = self.rebuild_batch if build.state == BUILDING else self.batch_size
+                while self.step(projection, limit):
+                    pass
+            self.switch_if_caught_up(name)
+
+    def switch_if_caught_up(self, name: str) -> bool:
+        """Make a finished build live. True if it switched."""
+        building = [b for b in self.active(name) if b.state == BUILDING]
+        if not building:
+            return False
+        build = building[-1]
+        projection = self.bind(build)
+        if self.position(projection) < self.log.head():
+            return False
+        with self.sql_pool.connection() as conn, conn.transaction():
+            catalog.switch_live(conn, name, build.build)
+            catalog.notify(conn, name)
+        log.info("read model %s: build %s is live", name, build.build)
+        return True
+
+    def rebuild(
+        self,
+        name: str,
+        *,
+        from_scratch: bool = False,
+        progress: Callable[[Projection, int, int, float], None] | None = None,
+    ) -> Projection:
+        """Build the read model anew beside the live one, then switch to it.
+
+        Resumes a build already under way (its position is its own), unless from_scratch."""
+        under_way = [b for b in self.active(name) if b.state == BUILDING]
+        if under_way and from_scratch:
+            for build in under_way:
+                self.drop(self.bind(build))
+            under_way = []
+        projection = self.bind(under_way[-1]) if under_way else self.new_build(name)
+        started, done_before = time.perf_counter(), self.position(projection)
+        while True:
+            moved = self.step(projection, self.rebuild_batch)
+            if progress is not None:
+                position = self.position(projection)
+                elapsed = time.perf_counter() - started
+                rate = (position - done_before) / elapsed if elapsed > 0 else 0.0
+                progress(projection, position, self.log.head(), rate)
+            if moved:
+                continue
+            # Keep the live build current too, then switch once the new one is at the head.
+            for build in self.active(name):
+                if build.state == LIVE:
+                    while self.step(self.bind(build)):
+                        pass
+            if self.switch_if_caught_up(name):
+                return projection
+
+    def retire_old(self, name: str, *, now: float | None = None) -> int:
+        """Drop retired builds once the grace period is over; return how many."""
+        now_ts = time.time() if now is None else now
+        dropped = 0
+        for build in self.builds(name):
+            if build.state == RETIRED and build.retired_at is not None:
+                if now_ts - build.retired_at.timestamp() >= self.retire_after:
+                    self.drop(self.bind(build))
+                    dropped += 1
+            elif build.version != self.classes[name].VERSION and build.state == BUILDING:
+                self.drop(self.bind(build))  # a rebuild of a version this code no longer has
+                dropped += 1
+        return dropped
+
+    def drop_scratch(self, name: str) -> None:
+        for build in self.builds(name):
+            if build.state == SCRATCH:
+                self.drop(self.bind(build))
+
+    def retry(self, name: str) -> None:
+        """Wake the runners of a stopped read model now rather than after their back-off."""
+        with self.sql_pool.connection() as conn:
+            catalog.notify(conn, name)
 
     # -- running in the background ------------------------------------------------------
     def start(self) -> None:
         self._stopping.clear()
-        for p in self.projections:
-            thread = threading.Thread(target=self._follow, args=(p,), name=f"projection-{p.key}")
-            thread.daemon = True
+        for name in self.classes:
+            thread = threading.Thread(
+                target=self._follow, args=(name,), name=f"projection-{name}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
         listener = threading.Thread(target=self._listen, name="projection-listener", daemon=True)
@@ -191,8 +358,8 @@ class ProjectionRunner:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
-        for state in self.state.values():
-            state.wake.set()
+        for wake in self._wake.values():
+            wake.set()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
@@ -205,33 +372,62 @@ class ProjectionRunner:
         finally:
             self.stop()
 
-    def _follow(self, projection: Projection) -> None:
-        state = self.state[projection.key]
+    def _follow(self, name: str) -> None:
+        wake = self._wake[name]
         backoff = 0.5
         while not self._stopping.is_set():
-            state.wake.clear()
+            wake.clear()
+            moved = 0
             try:
-                moved = self.step(projection)
-                state.last_error = None
+                for build in self.active(name):
+                    limit = self.rebuild_batch if build.state == BUILDING else self.batch_size
+                    moved += self.step(self.bind(build), limit)
+                if not moved:
+                    self.switch_if_caught_up(name)
+                    self.retire_old(name)
                 backoff = 0.5
-            except Exception as exc:  # a poison event or a dependency down: stop here, retry
-                state.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("projection %s failed; retrying in %.1fs", projection.key, backoff)
+            except ProjectionFailed as failure:
+                self._record_failure(name, failure)
+                if wake.wait(backoff):  # `retry` wakes it early
+                    backoff = 0.5
+                else:
+                    backoff = min(backoff * 2, 30.0)
+                continue
+            except Exception:  # a dependency down: retry with back-off
+                log.exception("read model %s: runner error; retrying in %.1fs", name, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
             if not moved:
-                state.wake.wait(1.0)
+                wake.wait(1.0)
+
+    def _record_failure(self, name: str, failure: ProjectionFailed) -> None:
+        log.error("read model %s stopped: %s", name, failure)
+        build = int(failure.key.rsplit(":b", 1)[1])
+        try:
+            with self.sql_pool.connection() as conn:
+                catalog.record_error(conn, name, build, repr(failure.cause), failure.position)
+        except psycopg.Error:
+            log.exception("could not record the failure of %s", name)
 
     def _listen(self) -> None:
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self.log.database_url, autocommit=True) as conn:
                     conn.execute(SQL("LISTEN {}").format(Identifier(self.log.channel)))
+                    conn.execute(SQL("LISTEN {}").format(Identifier(catalog.CHANNEL)))
                     while not self._stopping.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            for state in self.state.values():
-                                state.wake.set()
+                        for note in conn.notifies(timeout=0.5, stop_after=1):
+                            if note.channel == catalog.CHANNEL and note.payload in self._wake:
+                                self._wake[note.payload].set()
+                            else:
+                                for wake in self._wake.values():
+                                    wake.set()
             except psycopg.Error:
                 log.warning("event log listener lost its connection; reconnecting")
                 self._stopping.wait(1.0)
+
+
+def _rate(notifications: Sequence[Any], started: float) -> float | None:
+    elapsed = time.perf_counter() - started
+    return len(notifications) / elapsed if notifications and elapsed > 0 else None

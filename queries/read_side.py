@@ -10,9 +10,10 @@ from typing import Any
 
 import msgspec
 import redis
-from psycopg.sql import SQL, Identifier
 
-from projections.model import POSITIONS_TABLE, Projection, RedisProjection, SqlProjection
+from projections.builds import TABLE as BUILDS_TABLE
+from projections.builds import LiveBuilds
+from projections.model import RedisProjection, SqlProjection
 
 
 class ReadModelBehind(Exception):
@@ -33,27 +34,30 @@ class BadCursor(ValueError):
 class ReadSide:
     redis: redis.Redis
     sql_pool: Any
-    projections: dict[str, Projection]
+    live: LiveBuilds
     wait_seconds: float = 2.0
 
     def redis_model(self, name: str) -> Any:
-        projection = self.projections[name]
+        projection = self.live.get(name)
         assert isinstance(projection, RedisProjection)
         return projection
 
     def sql_model(self, name: str) -> Any:
-        projection = self.projections[name]
+        projection = self.live.get(name)
         assert isinstance(projection, SqlProjection)
         return projection
 
+    def names(self) -> list[str]:
+        return list(self.live.classes)
+
     def position(self, name: str) -> int:
-        projection = self.projections[name]
+        projection = self.live.get(name)
         if isinstance(projection, RedisProjection):
             return int(self.redis.get(projection.position_key) or 0)
         with self.sql_pool.connection() as conn:
             row = conn.execute(
-                SQL("SELECT position FROM {} WHERE name = %s").format(Identifier(POSITIONS_TABLE)),
-                (projection.key,),
+                f"SELECT position FROM {BUILDS_TABLE} WHERE name = %s AND build = %s",
+                (name, projection.build),
             ).fetchone()
         return row[0] if row else 0
 

@@ -20,7 +20,7 @@ from tests.integration.workload import ADDRESS, create_product
 
 
 def _read_side(rt: Runtime) -> ReadSide:
-    return ReadSide(rt.redis, rt.read_pool, {p.NAME: p for p in rt.runner.projections})
+    return ReadSide(rt.redis, rt.read_pool, rt.live_builds())
 
 
 def test_fifty_concurrent_orders_for_twenty_units_sell_exactly_twenty(runtime: Runtime) -> None:
@@ -55,11 +55,11 @@ def test_fifty_concurrent_orders_for_twenty_units_sell_exactly_twenty(runtime: R
     assert card is not None and card.available == 0 and not card.in_stock
     with runtime.read_pool.connection() as conn:
         row = conn.execute(
-            "SELECT on_hand, reserved FROM product_search_v1 WHERE sku = 'SCARCE'"
+            "SELECT on_hand, reserved FROM product_search_b1 WHERE sku = 'SCARCE'"
         ).fetchone()
-        orders = conn.execute("SELECT count(*) FROM customer_orders_v1").fetchone()
+        orders = conn.execute("SELECT count(*) FROM customer_orders_b1").fetchone()
         reserved_rows = conn.execute(
-            "SELECT count(*), sum(reserved_change) FROM inventory_ledger_v1"
+            "SELECT count(*), sum(reserved_change) FROM inventory_ledger_b1"
             " WHERE sku = 'SCARCE' AND kind = 'reserved'"
         ).fetchone()
     assert row == (20, 20)

@@ -31,7 +31,9 @@ def test_every_stored_event_names_its_principal_and_request(runtime: Runtime) ->
     metas = [runtime.store.transcoder.decode_with_meta(n.state)["__meta__"] for n in notifications]
     assert all(meta["principal"] and meta["request_id"] for meta in metas)
     order_metas = [m for m, n in zip(metas, notifications, strict=True) if "Order" in n.topic]
-    assert order_metas == [{"principal": str(customer), "role": "customer", "request_id": "req-123"}]
+    assert order_metas == [
+        {"principal": str(customer), "role": "customer", "request_id": "req-123"}
+    ]
     # The domain never sees the metadata.
     assert not hasattr(runtime.store.decode(notifications[-1]), "__meta__")
 

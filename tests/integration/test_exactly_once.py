@@ -17,6 +17,7 @@ import pytest
 from infra.runtime import Runtime
 from infra.settings import Settings
 from projections.model import Projection
+from projections.runner import ProjectionFailed
 from tests.integration.readmodels import dump
 from tests.integration.workload import shop
 
@@ -71,8 +72,9 @@ def test_runner_failing_mid_batch_resumes_to_the_same_models_as_a_clean_rebuild(
         shop(rt.store, orders=150)
         for projection in rt.runner.projections:
             _crash_after(projection, 5)  # in the middle of the first batch (8+ events)
-            with pytest.raises(Crash):
+            with pytest.raises(ProjectionFailed) as failed:
                 rt.runner.step(projection)
+            assert isinstance(failed.value.cause, Crash)
             assert rt.runner.position(projection) == 0  # nothing of the batch was kept
             del projection.handler  # back to the class's handler
         rt.runner.catch_up()

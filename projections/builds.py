@@ -1,0 +1,183 @@
+"""The catalog of read-model builds: which copy of each read model is live, which is being
+built beside it, how far each has got, and the error that stopped one.
+
+SQL builds record their position here, in the same transaction as their rows; Redis builds
+record it in Redis with their keys (and mirror it here for status).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from projections.model import Projection
+
+TABLE = "projection_builds"
+BUILDING, LIVE, RETIRED, SCRATCH = "building", "live", "retired", "scratch"
+CHANNEL = "tillroll_projections"
+
+DDL = [
+    f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+        name text NOT NULL,
+        build int NOT NULL,
+        version int NOT NULL,
+        target text NOT NULL,
+        state text NOT NULL CHECK (state IN ('building', 'live', 'retired', 'scratch')),
+        position bigint NOT NULL DEFAULT 0,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        live_at timestamptz,
+        retired_at timestamptz,
+        last_error text,
+        error_position bigint,
+        events_per_second double precision,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (name, build)
+    )""",
+    f"CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_one_live ON {TABLE} (name) WHERE state = 'live'",
+]
+
+COLUMNS = (
+    "name, build, version, target, state, position, created_at, live_at, retired_at,"
+    " last_error, error_position, events_per_second"
+)
+
+
+@dataclass(frozen=True)
+class Build:
+    name: str
+    build: int
+    version: int
+    target: str
+    state: str
+    position: int
+    created_at: datetime
+    live_at: datetime | None
+    retired_at: datetime | None
+    last_error: str | None
+    error_position: int | None
+    events_per_second: float | None
+
+
+def ensure_table(conn: Any) -> None:
+    for statement in DDL:
+        conn.execute(statement)
+
+
+def list_builds(conn: Any, name: str | None = None) -> list[Build]:
+    where, params = ("WHERE name = %s", (name,)) if name else ("", ())
+    rows = conn.execute(
+        f"SELECT {COLUMNS} FROM {TABLE} {where} ORDER BY name, build", params
+    ).fetchall()
+    return [Build(*row) for row in rows]
+
+
+def create_build(conn: Any, cls: type[Projection], state: str) -> Build:
+    """A new, empty build of the read model (locks the name's rows so numbers never clash)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{TABLE}:{cls.NAME}",))
+    row = conn.execute(
+        f"INSERT INTO {TABLE} (name, build, version, target, state, live_at)"
+        f" SELECT %s, coalesce(max(build), 0) + 1, %s, %s, %s,"
+        f" CASE WHEN %s = 'live' THEN now() END FROM {TABLE} WHERE name = %s"
+        f" RETURNING {COLUMNS}",
+        (cls.NAME, cls.VERSION, cls.TARGET, state, state, cls.NAME),
+    ).fetchone()
+    return Build(*row)
+
+
+def switch_live(conn: Any, name: str, build: int) -> None:
+    """Make `build` the live copy and retire the one it replaces, in one transaction."""
+    conn.execute(
+        f"UPDATE {TABLE} SET state = 'retired', retired_at = now(), updated_at = now()"
+        " WHERE name = %s AND state = 'live'",
+        (name,),
+    )
+    conn.execute(
+        f"UPDATE {TABLE} SET state = 'live', live_at = now(), updated_at = now()"
+        " WHERE name = %s AND build = %s",
+        (name, build),
+    )
+
+
+def lock_position(conn: Any, name: str, build: int) -> int:
+    row = conn.execute(
+        f"SELECT position FROM {TABLE} WHERE name = %s AND build = %s FOR UPDATE", (name, build)
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"build {name}:b{build} no longer exists")
+    return int(row[0])
+
+
+def set_position(conn: Any, name: str, build: int, position: int, rate: float | None) -> None:
+    conn.execute(
+        f"UPDATE {TABLE} SET position = %s, events_per_second = coalesce(%s, events_per_second),"
+        " last_error = NULL, error_position = NULL, updated_at = now()"
+        " WHERE name = %s AND build = %s",
+        (position, rate, name, build),
+    )
+
+
+def record_error(conn: Any, name: str, build: int, error: str, position: int | None) -> None:
+    conn.execute(
+        f"UPDATE {TABLE} SET last_error = %s, error_position = %s, updated_at = now()"
+        " WHERE name = %s AND build = %s",
+        (error[:2000], position, name, build),
+    )
+
+
+def delete_build(conn: Any, name: str, build: int) -> None:
+    conn.execute(f"DELETE FROM {TABLE} WHERE name = %s AND build = %s", (name, build))
+
+
+def notify(conn: Any, name: str) -> None:
+    """Wake runners in every process (they LISTEN on CHANNEL)."""
+    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, name))
+
+
+class LiveBuilds:
+    """The live build of every read model, as projection instances, cached for a moment.
+
+    Readers may see the old copy for up to `ttl` seconds after a switch; the runner keeps a
+    retired copy for longer than that before dropping it.
+    """
+
+    def __init__(
+        self,
+        sql_pool: Any,
+        classes: Sequence[type[Projection]],
+        prefix: str,
+        ttl: float = 1.0,
+    ) -> None:
+        self.sql_pool = sql_pool
+        self.classes = {cls.NAME: cls for cls in classes}
+        self.prefix = prefix
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._cache: dict[str, Projection] = {}
+        self._loaded_at = 0.0
+
+    def refresh(self) -> dict[str, Projection]:
+        with self.sql_pool.connection() as conn:
+            rows = conn.execute(f"SELECT name, build FROM {TABLE} WHERE state = 'live'").fetchall()
+        cache = {
+            name: self.classes[name](build, self.prefix)
+            for name, build in rows
+            if name in self.classes
+        }
+        with self._lock:
+            self._cache = cache
+            self._loaded_at = time.monotonic()
+        return cache
+
+    def get(self, name: str) -> Projection:
+        with self._lock:
+            fresh = time.monotonic() - self._loaded_at < self.ttl
+            found = self._cache.get(name) if fresh else None
+        if found is None:
+            found = self.refresh().get(name)
+        if found is None:
+            raise LookupError(f"read model {name} has no live build yet")
+        return found
