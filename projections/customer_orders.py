@@ -8,6 +8,18 @@ from aggregates.ordering.order import Order, OrderStatus
 from projections.model import SqlProjection
 from projections.order_status import STATUS_OF
 
+COLUMNS = (
+    "order_id",
+    "customer_id",
+    "status",
+    "total_amount",
+    "currency",
+    "line_count",
+    "item_count",
+    "placed_at",
+    "updated_at",
+)
+
 
 class CustomerOrders(SqlProjection):
     NAME = "customer_orders"
@@ -33,10 +45,9 @@ class CustomerOrders(SqlProjection):
     ]
 
     def on_placed(self, cur: Any, event: Any, position: int) -> None:
-        cur.execute(
-            f"INSERT INTO {self.table} (order_id, customer_id, status, total_amount, currency,"
-            " line_count, item_count, placed_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        cur.insert(
+            self.table,
+            COLUMNS,
             (
                 event.originator_id,
                 event.customer_id,

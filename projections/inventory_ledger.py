@@ -18,6 +18,9 @@ KIND_OF: dict[type, str] = {
 assert set(KIND_OF) == set(STOCK_DELTAS)
 
 
+COLUMNS = ("position", "sku", "kind", "on_hand_change", "reserved_change", "order_id", "note", "at")
+
+
 class InventoryLedger(SqlProjection):
     NAME = "inventory_ledger"
     VERSION = 1
@@ -40,9 +43,9 @@ class InventoryLedger(SqlProjection):
     def on_stock_moved(self, cur: Any, event: Any, position: int) -> None:
         on_hand, reserved = stock_deltas(event)
         note = getattr(event, "note", None) or getattr(event, "reason", None) or ""
-        cur.execute(
-            f"INSERT INTO {self.table} (position, sku, kind, on_hand_change, reserved_change,"
-            " order_id, note, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        cur.insert(
+            self.table,
+            COLUMNS,
             (
                 position,
                 event.sku,

@@ -1,10 +1,13 @@
-"""order_status (Redis): an order with its lines, total, current status and status history."""
+"""order_status (Redis): an order with its lines, total, current status and status history.
+
+One hash per order: 'doc' holds what never changes after placing (JSON), beside 'status',
+'updated_at' and 'version'; the status history is a list next to it."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from typing import Any
+
+import msgspec
 
 from aggregates.ordering.order import Order, OrderStatus
 from projections.model import RedisProjection
@@ -16,6 +19,11 @@ STATUS_OF: dict[type, str] = {
     Order.Delivered: OrderStatus.DELIVERED,
     Order.Refunded: OrderStatus.REFUNDED,
 }
+_encode = msgspec.json.Encoder().encode
+
+
+def _money(money: Any) -> dict[str, Any]:
+    return {"amount": money.amount, "currency": money.currency}
 
 
 class OrderStatusView(RedisProjection):
@@ -32,35 +40,37 @@ class OrderStatusView(RedisProjection):
     def on_placed(self, pipe: Any, event: Any, position: int) -> None:
         order_id = str(event.originator_id)
         at = event.timestamp.isoformat()
-        lines = [
-            {
-                "sku": line.sku,
-                "quantity": line.quantity,
-                "unit_price": {
-                    "amount": line.unit_price.amount,
-                    "currency": line.unit_price.currency,
-                },
-            }
-            for line in event.lines
-        ]
+        address = event.shipping_address
+        doc = {
+            "order_id": order_id,
+            "customer_id": str(event.customer_id),
+            "total": _money(event.total),
+            "lines": [
+                {"sku": line.sku, "quantity": line.quantity, "unit_price": _money(line.unit_price)}
+                for line in event.lines
+            ],
+            "shipping_address": {
+                "name": address.name,
+                "line1": address.line1,
+                "line2": address.line2,
+                "city": address.city,
+                "postal_code": address.postal_code,
+                "country": address.country,
+            },
+            "placed_at": at,
+        }
         pipe.hset(
             self.order_key(order_id),
             mapping={
-                "order_id": order_id,
-                "customer_id": str(event.customer_id),
+                "doc": _encode(doc),
                 "status": OrderStatus.PLACED,
-                "total_amount": event.total.amount,
-                "currency": event.total.currency,
-                "lines": json.dumps(lines),
-                "shipping_address": json.dumps(asdict(event.shipping_address)),
-                "placed_at": at,
                 "updated_at": at,
                 "version": event.originator_version,
             },
         )
         pipe.rpush(
             self.history_key(order_id),
-            json.dumps({"status": OrderStatus.PLACED, "at": at, "position": position}),
+            _encode({"status": OrderStatus.PLACED, "at": at, "position": position}),
         )
 
     def on_status_changed(self, pipe: Any, event: Any, position: int) -> None:
@@ -71,8 +81,8 @@ class OrderStatusView(RedisProjection):
             self.order_key(order_id),
             mapping={"status": status, "updated_at": at, "version": event.originator_version},
         )
-        entry = {"status": status, "at": at, "position": position}
+        entry: dict[str, Any] = {"status": status, "at": at, "position": position}
         reason = getattr(event, "reason", "")
         if reason:
             entry["reason"] = reason
-        pipe.rpush(self.history_key(order_id), json.dumps(entry))
+        pipe.rpush(self.history_key(order_id), _encode(entry))

@@ -25,8 +25,8 @@ class PriceHistory(SqlProjection):
     ]
 
     def on_price(self, cur: Any, event: Any, position: int) -> None:
-        cur.execute(
-            f"INSERT INTO {self.table} (sku, position, amount, currency, effective_at)"
-            " VALUES (%s, %s, %s, %s, %s)",
+        cur.insert(
+            self.table,
+            ("sku", "position", "amount", "currency", "effective_at"),
             (event.sku, position, event.price.amount, event.price.currency, event.timestamp),
         )

@@ -66,9 +66,9 @@ class ProductSearch(SqlProjection):
         )
 
     def on_stock_moved(self, cur: Any, event: Any, position: int) -> None:
-        on_hand, reserved = stock_deltas(event)
-        cur.execute(
+        cur.increment(
             f"UPDATE {self.table} SET on_hand = on_hand + %s, reserved = reserved + %s"
             " WHERE sku = %s",
-            (on_hand, reserved, event.sku),
+            (event.sku,),
+            stock_deltas(event),
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from uuid import UUID
 
@@ -10,6 +9,12 @@ import msgspec
 
 from queries.catalog import Money
 from queries.read_side import Page, ReadSide, decode_cursor, encode_cursor
+
+
+class _Line(msgspec.Struct):
+    sku: str
+    quantity: int
+    unit_price: Money
 
 
 class OrderLineView(msgspec.Struct):
@@ -38,35 +43,41 @@ class OrderView(msgspec.Struct):
     status_history: list[StatusChange]
 
 
+class _OrderDoc(msgspec.Struct):
+    order_id: UUID
+    customer_id: UUID
+    total: Money
+    lines: list[_Line]
+    shipping_address: dict[str, str]
+    placed_at: datetime
+
+
 def order_view(read: ReadSide, order_id: UUID) -> OrderView | None:
     model = read.redis_model("order_status")
     with read.redis.pipeline(transaction=False) as pipe:
-        pipe.hgetall(model.order_key(str(order_id)))
+        pipe.hmget(model.order_key(str(order_id)), ["doc", "status", "updated_at"])
         pipe.lrange(model.history_key(str(order_id)), 0, -1)
-        raw, history = pipe.execute()
-    if b"status" not in raw:
+        (doc_raw, status, updated_at), history = pipe.execute()
+    if doc_raw is None or status is None:
         return None
-    f = {k.decode(): v.decode() for k, v in raw.items()}
-    lines = []
-    for line in json.loads(f["lines"]):
-        price = Money(**line["unit_price"])
-        lines.append(
-            OrderLineView(
-                line["sku"],
-                line["quantity"],
-                price,
-                Money(price.amount * line["quantity"], price.currency),
-            )
-        )
+    doc = msgspec.json.decode(doc_raw, type=_OrderDoc)
     return OrderView(
-        order_id=UUID(f["order_id"]),
-        customer_id=UUID(f["customer_id"]),
-        status=f["status"],
-        lines=lines,
-        total=Money(int(f["total_amount"]), f["currency"]),
-        shipping_address=json.loads(f["shipping_address"]),
-        placed_at=datetime.fromisoformat(f["placed_at"]),
-        updated_at=datetime.fromisoformat(f["updated_at"]),
+        order_id=doc.order_id,
+        customer_id=doc.customer_id,
+        status=status.decode(),
+        lines=[
+            OrderLineView(
+                line.sku,
+                line.quantity,
+                line.unit_price,
+                Money(line.unit_price.amount * line.quantity, line.unit_price.currency),
+            )
+            for line in doc.lines
+        ],
+        total=doc.total,
+        shipping_address=doc.shipping_address,
+        placed_at=doc.placed_at,
+        updated_at=datetime.fromisoformat(updated_at.decode()),
         status_history=[msgspec.json.decode(h, type=StatusChange) for h in history],
     )
 

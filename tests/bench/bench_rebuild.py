@@ -1,0 +1,207 @@
+"""Rebuild speed per read model next to the raw speed of reading the log, and the latency of
+live following, measured in one run on the same servers.
+
+    python tests/bench/bench_rebuild.py --events 200000
+
+Not part of the test suite. Prints a table and appends it, with this command, to
+docs/BENCHMARKS.md (unless --no-write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from aggregates.catalog.product import Product  # noqa: E402
+from aggregates.inventory.item import InventoryItem  # noqa: E402
+from aggregates.money import Money  # noqa: E402
+from aggregates.ordering.order import Address, Order, OrderLine  # noqa: E402
+from infra.embedded import start_embedded  # noqa: E402
+from infra.runtime import Runtime  # noqa: E402
+from infra.settings import Settings  # noqa: E402
+from projections.registry import PROJECTIONS  # noqa: E402
+
+ADDRESS = Address("Bench", "1 Main St", "Berlin", "10115", "DE")
+SKUS = 200
+
+
+def seed(rt: Runtime, events: int) -> None:
+    """A shop's log: products, stock, and orders that reserve it (about 3 events an order),
+    saved 40 orders a transaction so seeding is fast."""
+    app = rt.store.app
+    products = [
+        Product.create(f"SKU-{i:04d}", f"Item {i}", Money(100 + i, "EUR")) for i in range(SKUS)
+    ]
+    items = [InventoryItem.create(p.sku) for p in products]
+    for item in items:
+        item.receive(10**9, "bench stock")
+    app.save(*products, *items)
+    by_sku = {item.sku: item for item in items}  # the only writer: keep them current in memory
+    written = rt.store.head()
+    i = 0
+    while written < events:
+        orders, touched = [], {}
+        for _ in range(40):
+            a, b = products[i % SKUS], products[(i * 7 + 3) % SKUS]
+            i += 1
+            lines = [OrderLine(a.sku, 1, a.price)] + (
+                [OrderLine(b.sku, 2, b.price)] if a is not b else []
+            )
+            order = Order.place(uuid.uuid4(), lines, ADDRESS)
+            for line in lines:
+                item = by_sku[line.sku]
+                item.reserve(order.id, line.quantity)
+                touched[line.sku] = item
+            orders.append(order)
+        app.save(*orders, *touched.values())
+        written = rt.store.head()
+        print(f"\rseeding: {written:,}/{events:,} events", end="", file=sys.stderr)
+    print(file=sys.stderr)
+
+
+def read_rate(rt: Runtime, decode: bool) -> float:
+    head, position, count = rt.store.head(), 0, 0
+    started = time.perf_counter()
+    while position < head:
+        page = rt.store.read(position, 5000)
+        if not page:
+            break
+        if decode:
+            for n in page:
+                rt.store.decode(n)
+        count += len(page)
+        position = page[-1].id
+    return count / (time.perf_counter() - started)
+
+
+def live_latency(rt: Runtime, samples: int) -> list[float]:
+    """Write one small command at a time; time until every read model has applied it."""
+    from commands.bus import dispatch
+    from commands.context import CommandContext
+    from commands.inventory import ReceiveStock
+
+    read = rt.live_builds(ttl=60)
+    live = {cls.NAME: read.get(cls.NAME) for cls in PROJECTIONS}
+    rt.runner.start()
+    time.sleep(1.0)
+    latencies = []
+    try:
+        for k in range(samples):
+            result = dispatch(ReceiveStock(f"SKU-{k % SKUS:04d}", 1), CommandContext(rt.store))
+            started = time.perf_counter()
+            pending = dict(live)
+            while pending:
+                for name, projection in list(pending.items()):
+                    if rt.runner.position(projection) >= result.position:
+                        del pending[name]
+                if pending:
+                    time.sleep(0.0005)
+                if time.perf_counter() - started > 5:
+                    raise RuntimeError(f"read models {sorted(pending)} did not follow in 5 s")
+            latencies.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.02)  # light load: about 40 commands a second
+    finally:
+        rt.runner.stop()
+    return latencies
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--samples", type=int, default=300, help="live-following samples")
+    parser.add_argument("--database-url")
+    parser.add_argument("--redis-url")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="tillroll-bench-"))
+    servers = None
+    if not (args.database_url and args.redis_url):
+        servers = start_embedded(
+            data_dir, need_postgres=not args.database_url, need_redis=not args.redis_url
+        )
+    ns = f"bench_rebuild_{int(time.time())}"
+    settings = Settings(
+        database_url=args.database_url or servers.database_url,
+        redis_url=args.redis_url or servers.redis_url,
+        data_dir=data_dir,
+        event_schema=f"{ns}_events",
+        read_schema=f"{ns}_read",
+        redis_prefix=f"{ns}:",
+    )
+    rt = Runtime.open(settings)
+    try:
+        seed(rt, args.events)
+        head = rt.store.head()
+        raw = read_rate(rt, decode=False)
+        decoded = read_rate(rt, decode=True)
+        rows = []
+        for cls in PROJECTIONS:
+            started = time.perf_counter()
+            built = rt.runner.rebuild(cls.NAME)
+            elapsed = time.perf_counter() - started
+            assert rt.runner.position(built) == head
+            rate = head / elapsed
+            rows.append((cls.NAME, cls.TARGET, elapsed, rate, rate / raw))
+            print(f"{cls.NAME}: {elapsed:.1f} s, {rate:,.0f} events/s", file=sys.stderr)
+        latencies = live_latency(rt, args.samples)
+        with rt.read_pool.connection() as conn:
+            pg_version = conn.execute("SHOW server_version").fetchone()[0]
+    finally:
+        rt.close()
+        if servers is not None:
+            servers.stop()
+
+    q = statistics.quantiles(latencies, n=100)
+    command = f"python tests/bench/bench_rebuild.py --events {args.events} --samples {args.samples}"
+    lines = [
+        f"### Rebuild and live following — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"`{command}` — {os.cpu_count()} cores, Python {platform.python_version()},"
+        f" PostgreSQL {pg_version}, log of {head:,} events (orders reserving stock).",
+        "",
+        "| read model | target | rebuild s | events/s | ÷ raw log read |",
+        "| --- | --- | ---: | ---: | ---: |",
+        f"| *raw log read (select_notifications, pages of 5,000)* | | | {raw:,.0f} | 1.00 |",
+        f"| *log read + decode to domain events* | | | {decoded:,.0f} | {decoded / raw:.2f} |",
+    ]
+    for name, target, elapsed, rate, ratio in rows:
+        lines.append(f"| {name} | {target} | {elapsed:.1f} | {rate:,.0f} | {ratio:.2f} |")
+    lines += [
+        "",
+        "Events/s counts log positions covered per second (a read model reads only its own",
+        "event types, so a model that handles few types covers the log faster).",
+        "",
+        f"Live following, {len(latencies)} single commands at ~40/s, time from the command's",
+        "commit until **every** read model has applied it (LISTEN/NOTIFY wake-up):",
+        f"p50 {statistics.median(latencies):.1f} ms, p95 {q[94]:.1f} ms, p99 {q[98]:.1f} ms,"
+        f" max {max(latencies):.1f} ms.",
+        "",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    if not args.no_write:
+        path = ROOT / "docs" / "BENCHMARKS.md"
+        path.parent.mkdir(exist_ok=True)
+        if not path.exists():
+            path.write_text("# Benchmarks\n\nEach table was produced by the command above it.\n\n")
+        with path.open("a") as fh:
+            fh.write("\n" + table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
