@@ -22,6 +22,7 @@ from api.health import HealthController
 from api.inventory import InventoryController
 from api.ops import MetricsController, OpsController
 from api.orders import OrdersController
+from api.requests import strict_body
 from infra.runtime import Runtime, jwt_secret
 from queries.read_side import ReadSide
 
@@ -72,6 +73,7 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Lite
             "runner": Provide(provide_runner, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
+        before_request=strict_body,
         middleware=[PrometheusConfig(app_name="tillroll", group_path=True).middleware],
         on_app_init=[auth.on_app_init],
         lifespan=[projections_lifespan],

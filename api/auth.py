@@ -8,8 +8,10 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, post
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import JSONBody
 from litestar.security.jwt import JWTAuth, Token
 
 from commands.context import Principal
@@ -70,7 +72,9 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/login", opt={"public": True}, sync_to_thread=True, status_code=200)
-    def login(self, data: LoginRequest, store: EventStore, request: Request) -> LoginResponse:
+    def login(
+        self, data: JSONBody[LoginRequest], store: NamedDependency[EventStore], request: Request
+    ) -> LoginResponse:
         """Exchange an email and password for a bearer token."""
         principal = authenticate(store, data.email, data.password)
         auth: JWTAuth[Principal, Token] = request.app.state.jwt_auth

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from aggregates.sku import SKU_PATTERN
 from api.auth import STAFF, roles
@@ -26,7 +27,9 @@ from queries import catalog as q
 from queries.read_side import Page, ReadSide
 
 Sku = Annotated[str, msgspec.Meta(pattern=SKU_PATTERN)]
-SkuPath = Annotated[str, Parameter(pattern=SKU_PATTERN, description="1-64 of A-Z a-z 0-9 - _ .")]
+SkuPath = Annotated[
+    str, PathParameter(pattern=SKU_PATTERN, description="1-64 of A-Z a-z 0-9 - _ .")
+]
 Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
 Amount = Annotated[int, msgspec.Meta(ge=0, le=10**12)]
 
@@ -60,7 +63,7 @@ class CatalogController(Controller):
 
     @post("/", guards=[roles(STAFF)], sync_to_thread=True)
     def create_product(
-        self, data: ProductCreate, store: EventStore, request: Request
+        self, data: JSONBody[ProductCreate], store: NamedDependency[EventStore], request: Request
     ) -> Response[ProductChanged]:
         """Create a product (staff)."""
         command = CreateProduct(
@@ -75,7 +78,11 @@ class CatalogController(Controller):
 
     @post("/{sku:str}/price", guards=[roles(STAFF)], sync_to_thread=True)
     def change_price(
-        self, sku: SkuPath, data: PriceUpdate, store: EventStore, request: Request
+        self,
+        sku: SkuPath,
+        data: JSONBody[PriceUpdate],
+        store: NamedDependency[EventStore],
+        request: Request,
     ) -> Response[ProductChanged]:
         """Change a product's price (staff); the old price stays in the price history."""
         command = ChangePrice(sku=sku, price=data.price.to_command())
@@ -84,14 +91,14 @@ class CatalogController(Controller):
     @get("/", opt={"public": True}, sync_to_thread=True)
     def search(
         self,
-        read: ReadSide,
-        q_: Annotated[str | None, Parameter(query="q", max_length=200)] = None,
-        category: Annotated[str | None, Parameter(max_length=100)] = None,
-        tag: Annotated[str | None, Parameter(max_length=50)] = None,
-        min_price: Annotated[int | None, Parameter(ge=0)] = None,
-        max_price: Annotated[int | None, Parameter(ge=0)] = None,
-        in_stock: bool | None = None,
-        sort: Annotated[str, Parameter(pattern=r"^(sku|price|-price|name|newest)$")] = "sku",
+        read: NamedDependency[ReadSide],
+        q_: Annotated[str | None, QueryParameter(name="q", max_length=200)] = None,
+        category: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        tag: Annotated[str | None, QueryParameter(max_length=50)] = None,
+        min_price: Annotated[int | None, QueryParameter(ge=0)] = None,
+        max_price: Annotated[int | None, QueryParameter(ge=0)] = None,
+        in_stock: FromQuery[bool | None] = None,
+        sort: Annotated[str, QueryParameter(pattern=r"^(sku|price|-price|name|newest)$")] = "sku",
         limit: Limit = 20,
         cursor: Cursor = None,
         min_position: MinPosition = None,
@@ -116,7 +123,7 @@ class CatalogController(Controller):
 
     @get("/{sku:str}", opt={"public": True}, sync_to_thread=True)
     def card(
-        self, sku: SkuPath, read: ReadSide, min_position: MinPosition = None
+        self, sku: SkuPath, read: NamedDependency[ReadSide], min_position: MinPosition = None
     ) -> Response[q.ProductCard]:
         """A product's card: current price and available stock (Redis read model product_cards)."""
         position = read.wait_for("product_cards", min_position)
@@ -129,7 +136,7 @@ class CatalogController(Controller):
     def price_history(
         self,
         sku: SkuPath,
-        read: ReadSide,
+        read: NamedDependency[ReadSide],
         limit: Limit = 50,
         cursor: Cursor = None,
         min_position: MinPosition = None,

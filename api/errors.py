@@ -54,14 +54,20 @@ def domain_error(_: Request, exc: DomainError) -> Response[dict[str, Any]]:
 
 
 _AT = re.compile(r"at `\$\.?([^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]*)`")
 
 
 def _field_of(error: dict[str, Any]) -> str | None:
-    match = _AT.search(str(error.get("message", "")))
-    if match:
-        return match.group(1) or None
+    message = str(error.get("message", ""))
+    at = _AT.search(message)
+    path = at.group(1) if at else ""
+    missing = _MISSING.search(message)
+    if missing:
+        return f"{path}.{missing.group(1)}" if path else missing.group(1)
+    if path:
+        return path
     key = error.get("key")
-    return str(key) if key else None
+    return str(key) if key and key != "data" else None
 
 
 def validation_error(_: Request, exc: LitestarValidation) -> Response[dict[str, Any]]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from litestar.response import Redirect
 
 from infra.eventstore import EventStore
@@ -37,7 +38,9 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/ready", sync_to_thread=True)
-    def ready(self, store: EventStore, read: ReadSide) -> Response[Readiness]:
+    def ready(
+        self, store: NamedDependency[EventStore], read: NamedDependency[ReadSide]
+    ) -> Response[Readiness]:
         """Readiness: PostgreSQL and Redis answer and no read model is far behind."""
         head, lag = 0, {}
         try:

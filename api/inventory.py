@@ -6,7 +6,9 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import JSONBody
 
 from api.auth import STAFF, roles
 from api.catalog import SkuPath
@@ -36,7 +38,11 @@ class InventoryController(Controller):
 
     @post("/{sku:str}/receipts", sync_to_thread=True)
     def receive(
-        self, sku: SkuPath, data: Receipt, store: EventStore, request: Request
+        self,
+        sku: SkuPath,
+        data: JSONBody[Receipt],
+        store: NamedDependency[EventStore],
+        request: Request,
     ) -> Response[StockChanged]:
         """Record stock received for an existing product."""
         result = run_command(request, store, ReceiveStock(sku, data.quantity, data.note))
@@ -44,7 +50,11 @@ class InventoryController(Controller):
 
     @post("/{sku:str}/adjustments", sync_to_thread=True)
     def adjust(
-        self, sku: SkuPath, data: Adjustment, store: EventStore, request: Request
+        self,
+        sku: SkuPath,
+        data: JSONBody[Adjustment],
+        store: NamedDependency[EventStore],
+        request: Request,
     ) -> Response[StockChanged]:
         """Correct the count; on hand can never fall below what is reserved."""
         result = run_command(request, store, AdjustStock(sku, data.delta, data.reason))
@@ -52,7 +62,7 @@ class InventoryController(Controller):
 
     @get("/{sku:str}", sync_to_thread=True)
     def level(
-        self, sku: SkuPath, read: ReadSide, min_position: MinPosition = None
+        self, sku: SkuPath, read: NamedDependency[ReadSide], min_position: MinPosition = None
     ) -> Response[q.StockLevel]:
         """On hand, reserved and available (Redis read model stock_levels)."""
         position = read.wait_for("stock_levels", min_position)
@@ -65,7 +75,7 @@ class InventoryController(Controller):
     def ledger(
         self,
         sku: SkuPath,
-        read: ReadSide,
+        read: NamedDependency[ReadSide],
         limit: Limit = 50,
         cursor: Cursor = None,
         min_position: MinPosition = None,

@@ -6,7 +6,9 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -35,13 +37,15 @@ class OpsController(Controller):
     guards = [roles(OPS)]
 
     @get("/", sync_to_thread=True)
-    def status(self, runner: ProjectionRunner) -> list[ProjectionStatus]:
+    def status(self, runner: NamedDependency[ProjectionRunner]) -> list[ProjectionStatus]:
         """Every read model: live version and build, position, lag (events and seconds),
         state (running, catching up, rebuilding, failed with its error), events/s."""
         return collect_status(runner)
 
     @post("/{name:str}/rebuild", sync_to_thread=True, status_code=202)
-    def rebuild(self, name: str, runner: ProjectionRunner) -> RebuildStarted:
+    def rebuild(
+        self, name: FromPath[str], runner: NamedDependency[ProjectionRunner]
+    ) -> RebuildStarted:
         """Start a rebuild beside the live copy; the projection runner builds it, then
         switches reads to it in one step. A rebuild already under way is reported, not
         restarted."""
@@ -54,14 +58,16 @@ class OpsController(Controller):
         return RebuildStarted(name, projection.build, BUILDING, "rebuild started")
 
     @post("/{name:str}/retry", sync_to_thread=True, status_code=202)
-    def retry(self, name: str, runner: ProjectionRunner) -> dict[str, str]:
+    def retry(
+        self, name: FromPath[str], runner: NamedDependency[ProjectionRunner]
+    ) -> dict[str, str]:
         """Retry a read model stopped by an error now, instead of after its back-off."""
         _known(name)
         runner.retry(name)
         return {"name": name, "detail": "runners woken"}
 
 
-def projection_metrics(runner: ProjectionRunner) -> bytes:
+def projection_metrics(runner: NamedDependency[ProjectionRunner]) -> bytes:
     registry = CollectorRegistry()
     labels = ["name"]
     position = Gauge(
@@ -103,7 +109,7 @@ class MetricsController(Controller):
     opt: dict[str, Any] = {"public": True}
 
     @get("/", sync_to_thread=True, include_in_schema=True)
-    def metrics(self, runner: ProjectionRunner) -> Response[bytes]:
+    def metrics(self, runner: NamedDependency[ProjectionRunner]) -> Response[bytes]:
         """Prometheus metrics: HTTP requests (per route) and read-model lag."""
         body = generate_latest(REGISTRY) + projection_metrics(runner)
         return Response(body, media_type=CONTENT_TYPE_LATEST)

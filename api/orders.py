@@ -8,8 +8,9 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.auth import CUSTOMER, STAFF, roles
 from api.catalog import MoneyBody, Sku
@@ -60,7 +61,7 @@ class OrdersController(Controller):
 
     @post("/", guards=[roles(CUSTOMER)], sync_to_thread=True)
     def place(
-        self, data: OrderCreate, store: EventStore, request: Request
+        self, data: JSONBody[OrderCreate], store: NamedDependency[EventStore], request: Request
     ) -> Response[OrderChanged]:
         """Place an order: every line's stock is reserved in one atomic save, or none is."""
         command = PlaceOrder(
@@ -74,7 +75,11 @@ class OrdersController(Controller):
 
     @post("/{order_id:uuid}/cancel", guards=[roles(CUSTOMER, STAFF)], sync_to_thread=True)
     def cancel(
-        self, order_id: UUID, store: EventStore, request: Request, data: Cancellation | None = None
+        self,
+        order_id: FromPath[UUID],
+        store: NamedDependency[EventStore],
+        request: Request,
+        data: JSONBody[Cancellation | None] = None,
     ) -> Response[OrderChanged]:
         """Cancel an order (its owner before shipping, or staff); reserved stock is released."""
         command = CancelOrder(order_id=order_id, reason=data.reason if data else "")
@@ -82,7 +87,11 @@ class OrdersController(Controller):
 
     @get("/{order_id:uuid}", guards=[roles(CUSTOMER, STAFF)], sync_to_thread=True)
     def view(
-        self, order_id: UUID, read: ReadSide, request: Request, min_position: MinPosition = None
+        self,
+        order_id: FromPath[UUID],
+        read: NamedDependency[ReadSide],
+        request: Request,
+        min_position: MinPosition = None,
     ) -> Response[q.OrderView]:
         """One order with lines, total, status and status history (Redis read model)."""
         position = read.wait_for("order_status", min_position)
@@ -95,15 +104,15 @@ class OrdersController(Controller):
     @get("/", guards=[roles(CUSTOMER, STAFF)], sync_to_thread=True)
     def list_orders(
         self,
-        read: ReadSide,
+        read: NamedDependency[ReadSide],
         request: Request,
         status: Annotated[
             str | None,
-            Parameter(pattern=r"^(placed|paid|shipped|delivered|cancelled|refunded)$"),
+            QueryParameter(pattern=r"^(placed|paid|shipped|delivered|cancelled|refunded)$"),
         ] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        customer_id: UUID | None = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        customer_id: FromQuery[UUID | None] = None,
         limit: Limit = 20,
         cursor: Cursor = None,
         min_position: MinPosition = None,

@@ -7,7 +7,8 @@ from uuid import uuid4
 
 import msgspec
 from litestar import Request, Response
-from litestar.params import Parameter
+from litestar.exceptions import ValidationException
+from litestar.params import QueryParameter
 
 from aggregates.errors import InvalidValue
 from commands.bus import dispatch
@@ -18,16 +19,45 @@ T = TypeVar("T")
 
 MinPosition = Annotated[
     int | None,
-    Parameter(
-        query="min_position",
+    QueryParameter(
+        name="min_position",
         ge=0,
         description="Wait (bounded) until the read model has processed this log position.",
     ),
 ]
-Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size (1-100).")]
-Cursor = Annotated[str | None, Parameter(max_length=512, description="Opaque cursor.")]
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size (1-100).")]
+Cursor = Annotated[str | None, QueryParameter(max_length=512, description="Opaque cursor.")]
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY = 255
+
+
+_BODY_TYPES: dict[object, Any] = {}
+
+
+def _body_type(handler: Any) -> Any:
+    if handler not in _BODY_TYPES:
+        field = handler.parsed_fn_signature.parameters.get("data")
+        _BODY_TYPES[handler] = None if field is None else field.annotation
+    return _BODY_TYPES[handler]
+
+
+async def strict_body(request: Request) -> None:
+    """Decode JSON bodies strictly before Litestar's own, lenient, conversion: "7" is not an
+    integer and 1.0 is not a quantity. Errors name the field (see api.errors)."""
+    body_type = _body_type(request.route_handler)
+    if body_type is None:
+        return
+    raw = await request.body()
+    if not raw:
+        return  # Litestar answers a missing body itself
+    try:
+        msgspec.json.decode(raw, type=body_type, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ValidationException(str(exc), extra=[{"message": str(exc), "key": "body"}]) from None
+    except msgspec.DecodeError as exc:
+        raise ValidationException(
+            "the body is not valid JSON", extra=[{"message": str(exc), "key": "body"}]
+        ) from None
 
 
 def request_id(request: Request) -> str:
