@@ -38,6 +38,7 @@ EVENTS_TABLE = "tillroll_events"
 IDEMPOTENCY_TABLE = "tillroll_idempotency"
 META_KEY = "__meta__"
 SNAPSHOT_EVERY = 100
+AGGREGATE_CACHE = 10_000
 
 _event_meta: ContextVar[Mapping[str, str] | None] = ContextVar("event_meta", default=None)
 
@@ -168,6 +169,9 @@ def application_env(database_url: str, schema: str, pool_size: int) -> dict[str,
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "CREATE_TABLE": "y",
+        # Loaded aggregates stay in memory and are brought up to date with one query for
+        # the events since (the library's fast-forward); saves still check versions.
+        "AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE),
     }
 
 

@@ -1,0 +1,331 @@
+"""Place-order commands per second with 1, 8 and 32 concurrent clients, in-process and over
+HTTP, next to raw PostgreSQL one-row INSERT commits per second at the same concurrency, all
+in one run on the same server.
+
+    python tests/bench/bench_commands.py --seconds 10
+
+Not part of the test suite. Prints a table and appends it, with this command, to
+docs/BENCHMARKS.md (unless --no-write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+
+from aggregates.errors import Conflict  # noqa: E402
+from commands.bus import dispatch  # noqa: E402
+from commands.catalog import CreateProduct  # noqa: E402
+from commands.context import CommandContext, Principal  # noqa: E402
+from commands.identity import OpenAccount  # noqa: E402
+from commands.inventory import ReceiveStock  # noqa: E402
+from commands.messages import AddressIn, LineIn, MoneyIn  # noqa: E402
+from commands.ordering import PlaceOrder  # noqa: E402
+from infra.embedded import start_embedded  # noqa: E402
+from infra.runtime import Runtime  # noqa: E402
+from infra.settings import Settings  # noqa: E402
+
+SKUS = 200
+CLIENTS = (1, 8, 32)
+ADDRESS = AddressIn("Bench", "1 Main St", "Berlin", "10115", "DE")
+
+
+@dataclass
+class Phase:
+    ok: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def pct(self, q: float) -> float:
+        if len(self.latencies) < 2:
+            return self.latencies[0] if self.latencies else 0.0
+        return statistics.quantiles(self.latencies, n=100)[int(q) - 1]
+
+
+def run_phase(
+    clients: int, seconds: float, make_worker: Callable[[int], Callable[[], str]]
+) -> Phase:
+    """Each client loops calling its worker ('ok', 'conflict' or 'error') until time is up."""
+    phase = Phase()
+    lock = threading.Lock()
+    workers = [make_worker(i) for i in range(clients)]
+    start = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def loop(work: Callable[[], str]) -> None:
+        local = Phase()
+        start.wait()
+        while time.perf_counter() < stop_at[0]:
+            t0 = time.perf_counter()
+            outcome = work()
+            elapsed = (time.perf_counter() - t0) * 1000
+            if outcome == "ok":
+                local.ok += 1
+                local.latencies.append(elapsed)
+            elif outcome == "conflict":
+                local.conflicts += 1
+            else:
+                local.errors += 1
+        with lock:
+            phase.ok += local.ok
+            phase.conflicts += local.conflicts
+            phase.errors += local.errors
+            phase.latencies += local.latencies
+
+    threads = [threading.Thread(target=loop, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    began = time.perf_counter()
+    stop_at[0] = began + seconds
+    start.wait()
+    for t in threads:
+        t.join()
+    phase.seconds = time.perf_counter() - began
+    return phase
+
+
+def raw_insert_worker(url: str) -> Callable[[int], Callable[[], str]]:
+    payload = os.urandom(300)
+
+    def make(_: int) -> Callable[[], str]:
+        conn = psycopg.connect(url, autocommit=True)
+        sql = "INSERT INTO bench_raw (payload) VALUES (%s)"
+
+        def work() -> str:
+            conn.execute(sql, (payload,), prepare=True)
+            return "ok"
+
+        return work
+
+    return make
+
+
+def order_lines(rng: random.Random, prices: dict[str, int]) -> list[tuple[str, int, int]]:
+    skus = rng.sample(sorted(prices), rng.randint(1, 3))
+    return [(sku, 1, prices[sku]) for sku in skus]
+
+
+def in_process_worker(rt: Runtime, prices: dict[str, int]) -> Callable[[int], Callable[[], str]]:
+    def make(i: int) -> Callable[[], str]:
+        rng = random.Random(i)
+        customer = uuid.uuid4()
+        principal = Principal(str(customer), "customer")
+
+        def work() -> str:
+            lines = [LineIn(s, q, MoneyIn(c, "EUR")) for s, q, c in order_lines(rng, prices)]
+            try:
+                dispatch(PlaceOrder(customer, lines, ADDRESS), CommandContext(rt.store, principal))
+                return "ok"
+            except Conflict:
+                return "conflict"
+            except Exception:
+                return "error"
+
+        return work
+
+    return make
+
+
+def http_worker(
+    base: str, token: str, prices: dict[str, int]
+) -> Callable[[int], Callable[[], str]]:
+    def make(i: int) -> Callable[[], str]:
+        rng = random.Random(1000 + i)
+        client = httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+        def work() -> str:
+            body = {
+                "lines": [
+                    {"sku": s, "quantity": q, "unit_price": {"amount": c, "currency": "EUR"}}
+                    for s, q, c in order_lines(rng, prices)
+                ],
+                "shipping_address": {
+                    "name": "Bench",
+                    "line1": "1 Main St",
+                    "city": "Berlin",
+                    "postal_code": "10115",
+                    "country": "DE",
+                },
+            }
+            status = client.post("/v1/orders", json=body).status_code
+            return "ok" if status == 201 else "conflict" if status == 409 else "error"
+
+        return work
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
+    env.update(
+        TILLROLL_DATABASE_URL=settings.database_url or "",
+        TILLROLL_REDIS_URL=settings.redis_url or "",
+        TILLROLL_EVENT_SCHEMA=settings.event_schema,
+        TILLROLL_READ_SCHEMA=settings.read_schema,
+        TILLROLL_REDIS_PREFIX=settings.redis_prefix,
+        TILLROLL_JWT_SECRET=settings.jwt_secret or "",
+        TILLROLL_PG_POOL_SIZE=str(settings.pg_pool_size),
+        TILLROLL_PROJECTIONS="0",
+        TILLROLL_DEMO="0",
+        TILLROLL_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)], env=env, cwd=ROOT
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the API server did not start")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="per phase (default 10)")
+    parser.add_argument("--quick", action="store_true", help="2 s per phase, no write")
+    parser.add_argument("--database-url")
+    parser.add_argument("--redis-url")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    seconds = 2.0 if args.quick else args.seconds
+
+    data_dir = Path(tempfile.mkdtemp(prefix="tillroll-bench-"))
+    servers = None
+    if not (args.database_url and args.redis_url):
+        servers = start_embedded(
+            data_dir, need_postgres=not args.database_url, need_redis=not args.redis_url
+        )
+    ns = f"bench_cmd_{int(time.time())}"
+    settings = Settings(
+        database_url=args.database_url or servers.database_url,
+        redis_url=args.redis_url or servers.redis_url,
+        data_dir=data_dir,
+        jwt_secret="bench-" + "x" * 40,
+        event_schema=f"{ns}_events",
+        read_schema=f"{ns}_read",
+        redis_prefix=f"{ns}:",
+        pg_pool_size=max(CLIENTS),
+        run_projections=False,
+    )
+    rows: list[tuple[int, Phase, Phase, Phase]] = []
+    rt = Runtime.open(settings)
+    server = None
+    try:
+        url = settings.database_url or ""
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS bench_raw")
+            conn.execute(
+                "CREATE TABLE bench_raw (id bigserial PRIMARY KEY, payload bytea NOT NULL)"
+            )
+            pg_version = conn.execute("SHOW server_version").fetchone()[0]
+        prices = {f"SKU-{i:03d}": 100 + i for i in range(SKUS)}
+        ctx = CommandContext(rt.store)
+        for sku, cents in prices.items():
+            dispatch(CreateProduct(sku=sku, name=sku, price=MoneyIn(cents, "EUR")), ctx)
+            dispatch(ReceiveStock(sku, 10**9), ctx)
+        account = dispatch(
+            OpenAccount("bench@example.com", "Bench", "customer", "bench-password"), ctx
+        )
+        port = free_port()
+        server = start_server(settings, port)
+        base = f"http://127.0.0.1:{port}"
+        token = httpx.post(
+            f"{base}/v1/auth/login",
+            json={"email": "bench@example.com", "password": "bench-password"},
+        ).json()["access_token"]
+        assert account.account_id
+        # warm-up: connections, prepared statements, caches
+        run_phase(4, 1.0, in_process_worker(rt, prices))
+        run_phase(4, 1.0, http_worker(base, token, prices))
+        for clients in CLIENTS:
+            raw = run_phase(clients, seconds, raw_insert_worker(url))
+            engine = run_phase(clients, seconds, in_process_worker(rt, prices))
+            http = run_phase(clients, seconds, http_worker(base, token, prices))
+            rows.append((clients, raw, engine, http))
+            print(
+                f"{clients:>2} clients: raw {raw.rate:,.0f}/s  in-process {engine.rate:,.0f}/s"
+                f"  http {http.rate:,.0f}/s",
+                file=sys.stderr,
+            )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(20)
+        rt.close()
+        if servers is not None:
+            servers.stop()
+
+    command = "python tests/bench/bench_commands.py" + (
+        " --quick" if args.quick else f" --seconds {seconds:g}"
+    )
+    lines = [
+        f"### Place-order commands — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"`{command}` — {os.cpu_count()} cores, Python {platform.python_version()},"
+        f" PostgreSQL {pg_version}; {SKUS} SKUs, orders of 1–3 lines; the load generator runs"
+        " on the same 2 cores as the server.",
+        "",
+        "| clients | raw INSERT commits/s | place-order in-process/s | ÷ raw | p50 / p99 ms |"
+        " place-order HTTP/s | ÷ raw | p50 / p99 ms | conflicts / errors |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for clients, raw, engine, http in rows:
+        lines.append(
+            f"| {clients} | {raw.rate:,.0f} | {engine.rate:,.0f} | {engine.rate / raw.rate:.2f} |"
+            f" {engine.pct(50):.1f} / {engine.pct(99):.1f} | {http.rate:,.0f} |"
+            f" {http.rate / raw.rate:.2f} | {http.pct(50):.1f} / {http.pct(99):.1f} |"
+            f" {engine.conflicts + http.conflicts} / {engine.errors + http.errors} |"
+        )
+    lines.append("")
+    table = "\n".join(lines)
+    print(table)
+    if not (args.no_write or args.quick):
+        path = ROOT / "docs" / "BENCHMARKS.md"
+        with path.open("a") as fh:
+            fh.write("\n" + table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
