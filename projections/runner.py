@@ -379,8 +379,12 @@ class ProjectionRunner:
                 if build.state == LIVE:
                     while self.step(self.bind(build)):
                         pass
-            if self.switch_if_caught_up(name):
-                return projection
+            if self.switch_if_caught_up(name) or self._is_live(projection):
+                return projection  # switched here, or by a runner in another process
+
+    def _is_live(self, projection: Projection) -> bool:
+        live = self.live(projection.NAME)
+        return live is not None and live.build == projection.build
 
     def retire_old(self, name: str, *, now: float | None = None) -> int:
         """Drop retired builds once the grace period is over; return how many."""

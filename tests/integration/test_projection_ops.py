@@ -290,3 +290,19 @@ def test_a_rebuild_killed_with_sigkill_resumes_to_a_clean_result(
     with runtime.read_pool.connection() as conn:
         rebuilt = conn.execute(f"SELECT * FROM {live.table} ORDER BY position").fetchall()
     assert rebuilt == expected and len(rebuilt) > 100
+
+
+def test_a_cli_rebuild_finishes_when_a_running_runner_switches_it_first(runtime: Runtime) -> None:
+    shop(runtime.store, orders=30)
+    runtime.runner.start()  # what `tillroll serve` runs in the background
+    try:
+        finished: list[Any] = []
+        worker = threading.Thread(
+            target=lambda: finished.append(runtime.runner.rebuild("order_status"))
+        )
+        worker.start()
+        worker.join(30)
+        assert finished, "the rebuild never noticed that its build had gone live"
+    finally:
+        runtime.runner.stop()
+    assert runtime.runner.live("order_status").build == finished[0].build
