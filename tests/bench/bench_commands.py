@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -303,7 +303,7 @@ def main() -> int:
         f"### Place-order commands — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"`{command}` — {os.cpu_count()} cores, Python {platform.python_version()},"
-        f" PostgreSQL {pg_version}; {SKUS} SKUs, orders of 1–3 lines; the load generator runs"
+        f" PostgreSQL {pg_version}; {SKUS} SKUs, orders of 1-3 lines; the load generator runs"
         " on the same 2 cores as the server.",
         "",
         "| clients | raw INSERT commits/s | place-order in-process/s | ÷ raw | p50 / p99 ms |"
