@@ -75,12 +75,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             )
             return 0
         # Several API processes over the same servers; the projections run here, once.
-        os.environ.update(
-            TILLROLL_DATABASE_URL=runtime.settings.database_url or "",
-            TILLROLL_REDIS_URL=runtime.settings.redis_url or "",
-            TILLROLL_DATA_DIR=str(settings.data_dir),
-            TILLROLL_PROJECTIONS="0",
-        )
+        os.environ.update(runtime.settings.as_env(), TILLROLL_PROJECTIONS="0")
         if settings.run_projections:
             runtime.runner.start()
         uvicorn.run(

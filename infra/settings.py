@@ -88,6 +88,29 @@ class Settings:
             projection_rebuild_batch=_int(env, "TILLROLL_PROJECTION_REBUILD_BATCH", 5000),
         )
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as TILLROLL_* variables, for a child process (from_env's inverse)."""
+        env = {
+            "TILLROLL_DATABASE_URL": self.database_url or "",
+            "TILLROLL_REDIS_URL": self.redis_url or "",
+            "TILLROLL_DATA_DIR": str(self.data_dir),
+            "TILLROLL_JWT_SECRET": self.jwt_secret or "",
+            "TILLROLL_JWT_TTL": str(self.jwt_ttl_seconds),
+            "TILLROLL_HOST": self.host,
+            "TILLROLL_PORT": str(self.port),
+            "TILLROLL_PROJECTIONS": "1" if self.run_projections else "0",
+            "TILLROLL_EVENT_SCHEMA": self.event_schema,
+            "TILLROLL_READ_SCHEMA": self.read_schema,
+            "TILLROLL_REDIS_PREFIX": self.redis_prefix,
+            "TILLROLL_PG_POOL_SIZE": str(self.pg_pool_size),
+            "TILLROLL_LOG_LEVEL": self.log_level,
+            "TILLROLL_PROJECTION_BATCH": str(self.projection_batch),
+            "TILLROLL_PROJECTION_REBUILD_BATCH": str(self.projection_rebuild_batch),
+        }
+        if self.demo is not None:
+            env["TILLROLL_DEMO"] = "1" if self.demo else "0"
+        return env
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None or self.redis_url is None

@@ -59,6 +59,17 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt.close()
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def child_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment for a tillroll child process that uses this test's servers and schemas."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
+    env.update(settings.as_env(), TILLROLL_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+    env.update(extra)
+    return env
+
+
 def open_accounts(rt: Runtime) -> None:
     for role in ("customer", "staff", "auditor", "ops"):
         dispatch(

@@ -191,19 +191,8 @@ def free_port() -> int:
 
 def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
-    env.update(
-        TILLROLL_DATABASE_URL=settings.database_url or "",
-        TILLROLL_REDIS_URL=settings.redis_url or "",
-        TILLROLL_EVENT_SCHEMA=settings.event_schema,
-        TILLROLL_READ_SCHEMA=settings.read_schema,
-        TILLROLL_REDIS_PREFIX=settings.redis_prefix,
-        TILLROLL_JWT_SECRET=settings.jwt_secret or "",
-        TILLROLL_PG_POOL_SIZE=str(settings.pg_pool_size),
-        TILLROLL_PROJECTIONS="0",
-        TILLROLL_DEMO="0",
-        TILLROLL_LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
-    )
+    env.update(settings.as_env(), TILLROLL_DEMO="0", TILLROLL_LOG_LEVEL="WARNING")
+    env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.Popen(
         [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)], env=env, cwd=ROOT
     )

@@ -4,7 +4,6 @@ as a clean rebuild from the log."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from infra.runtime import Runtime
 from infra.settings import Settings
 from projections.model import Projection
 from projections.runner import ProjectionFailed
+from tests.conftest import child_env
 from tests.integration.readmodels import dump
 from tests.integration.workload import shop
 
@@ -86,19 +86,7 @@ def test_runner_failing_mid_batch_resumes_to_the_same_models_as_a_clean_rebuild(
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        TILLROLL_DATABASE_URL=settings.database_url or "",
-        TILLROLL_REDIS_URL=settings.redis_url or "",
-        TILLROLL_EVENT_SCHEMA=settings.event_schema,
-        TILLROLL_READ_SCHEMA=settings.read_schema,
-        TILLROLL_REDIS_PREFIX=settings.redis_prefix,
-        TILLROLL_PROJECTION_BATCH="5",
-        TILLROLL_DATA_DIR=str(settings.data_dir),
-        TILLROLL_LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
-    )
-    return env
+    return child_env(settings, TILLROLL_PROJECTION_BATCH="5")
 
 
 def test_runner_killed_with_sigkill_resumes_to_the_same_models_as_a_clean_rebuild(

@@ -4,7 +4,6 @@ rebuilds that survive SIGKILL, poison events, blue/green on a version bump, veri
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from projections.status import collect_status
 from projections.verify import verify
 from queries import catalog as catalog_q
 from queries.read_side import ReadSide
+from tests.conftest import child_env
 from tests.integration.workload import create_product, order, shop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,20 +174,7 @@ def _cli(settings: Settings, *args: str, **extra_env: str) -> subprocess.Complet
     )
 
 
-def _env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
-    env.update(
-        TILLROLL_DATABASE_URL=settings.database_url or "",
-        TILLROLL_REDIS_URL=settings.redis_url or "",
-        TILLROLL_EVENT_SCHEMA=settings.event_schema,
-        TILLROLL_READ_SCHEMA=settings.read_schema,
-        TILLROLL_REDIS_PREFIX=settings.redis_prefix,
-        TILLROLL_DATA_DIR=str(settings.data_dir),
-        TILLROLL_LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
-        **extra,
-    )
-    return env
+_env = child_env
 
 
 def test_cli_lists_reports_rebuilds_and_verifies(runtime: Runtime, settings: Settings) -> None:
