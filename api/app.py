@@ -15,6 +15,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 
+from api.audit import AuditController
 from api.auth import AuthController, jwt_auth
 from api.catalog import CatalogController
 from api.errors import exception_handlers
@@ -65,6 +66,7 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Lite
             InventoryController,
             OrdersController,
             OpsController,
+            AuditController,
             MetricsController,
         ],
         dependencies={

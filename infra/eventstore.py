@@ -32,6 +32,7 @@ from aggregates.inventory.item import InventoryItem
 from aggregates.money import Money
 from aggregates.ordering.order import Address, OrderLine
 from commands.ports import IdempotencyClaim, StoredResult
+from infra.hashchain import GENESIS, link
 
 APPLICATION_NAME = "Tillroll"
 EVENTS_TABLE = "tillroll_events"
@@ -97,11 +98,36 @@ class MetadataTranscoder(JSONTranscoder):
 
 
 class TillrollRecorder(PostgresApplicationRecorder):
-    """The library's recorder plus an idempotency record written in the events' transaction."""
+    """The library's recorder plus a hash chain on every event (tamper evidence) and an
+    idempotency record written in the events' transaction."""
 
     def __init__(self, datastore: Any, *, events_table_name: str = EVENTS_TABLE) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         schema = Identifier(self.datastore.schema)
+        events = Identifier(events_table_name)
+        self.sql_create_statements.append(
+            SQL("ALTER TABLE {schema}.{events} ADD COLUMN IF NOT EXISTS hash bytea").format(
+                schema=schema, events=events
+            )
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS {index} ON {schema}.{events} (originator_id)"
+                " WHERE hash IS NULL"
+            ).format(
+                index=Identifier(f"{events_table_name}_unhashed_idx"), schema=schema, events=events
+            )
+        )
+        self._select_previous = SQL(
+            "SELECT originator_id, hash FROM {schema}.{events}"
+            " WHERE (originator_id, originator_version) IN"
+            " (SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
+        ).format(schema=schema, events=events)
+        self._insert_chained = SQL(
+            "INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state, hash)"
+            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s::bytea[])"
+            " RETURNING notification_id"
+        ).format(schema=schema, events=events)
         table = Identifier(IDEMPOTENCY_TABLE)
         self.sql_create_statements.append(
             SQL(
@@ -120,6 +146,42 @@ class TillrollRecorder(PostgresApplicationRecorder):
             "SELECT fingerprint, result, position FROM {schema}.{table}"
             " WHERE scope = %s AND key = %s"
         ).format(schema=schema, table=table)
+
+    def _insert_stored_events(
+        self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(self._insert_chained, self._chained_rows(curs, stored_events), prepare=True)
+
+    def _chained_rows(
+        self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent]
+    ) -> tuple[list[Any], ...]:
+        """Columns of the rows to insert, each event linked to the one before it."""
+        firsts: dict[UUID, int] = {}
+        for e in stored_events:
+            firsts[e.originator_id] = min(
+                firsts.get(e.originator_id, e.originator_version), e.originator_version
+            )
+        previous: dict[UUID, bytes] = {}
+        wanted = [(i, v - 1) for i, v in firsts.items() if v > 1]
+        if wanted:
+            curs.execute(self._select_previous, ([i for i, _ in wanted], [v for _, v in wanted]))
+            previous = {row["originator_id"]: bytes(row["hash"] or GENESIS) for row in curs}
+        columns: tuple[list[Any], ...] = ([], [], [], [], [])
+        # In the given order (the ids RETURNING gives back must match it); a stream's events
+        # come in version order within one save.
+        for e in stored_events:
+            stream = UUID(str(e.originator_id))
+            digest = link(
+                previous.get(stream, GENESIS), stream, e.originator_version, e.topic, e.state
+            )
+            previous[stream] = digest
+            for column, value in zip(
+                columns, (stream, e.originator_version, e.topic, e.state, digest), strict=True
+            ):
+                column.append(value)
+        return columns
 
     def _fetch_ids_after_insert_events(
         self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -189,6 +251,46 @@ class EventStore:
         self.recorder: TillrollRecorder = recorder
         self.transcoder: MetadataTranscoder = self.app.mapper.transcoder  # type: ignore[assignment]
         self.channel = recorder.channel_name
+        self._backfill_hashes()
+
+    def _backfill_hashes(self) -> None:
+        """Migration: chain the events stored before the hash column existed (done once)."""
+        table = SQL("{}.{}").format(
+            Identifier(self.recorder.datastore.schema), Identifier(EVENTS_TABLE)
+        )
+        with self.connection() as conn:
+            unhashed = SQL("SELECT 1 FROM {} WHERE hash IS NULL LIMIT 1").format(table)
+            if conn.execute(unhashed).fetchone() is None:
+                return  # the usual case: a partial index answers at once
+        with self.connection() as conn, conn.transaction():
+            conn.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
+            rows = conn.execute(
+                SQL(
+                    "SELECT originator_id, originator_version, topic, state, hash FROM {t}"
+                    " WHERE originator_id IN (SELECT originator_id FROM {t} WHERE hash IS NULL)"
+                    " ORDER BY originator_id, originator_version"
+                ).format(t=table)
+            ).fetchall()
+            previous: dict[UUID, bytes] = {}
+            for row in rows:
+                stream = row["originator_id"]
+                digest = row["hash"]
+                if digest is None:
+                    digest = link(
+                        previous.get(stream, GENESIS),
+                        stream,
+                        row["originator_version"],
+                        row["topic"],
+                        bytes(row["state"]),
+                    )
+                    conn.execute(
+                        SQL(
+                            "UPDATE {} SET hash = %s WHERE originator_id = %s"
+                            " AND originator_version = %s"
+                        ).format(table),
+                        (digest, stream, row["originator_version"]),
+                    )
+                previous[stream] = bytes(digest)
 
     # -- write side -------------------------------------------------------------------
     def get(self, aggregate_id: UUID, *, version: int | None = None) -> Any:
