@@ -150,9 +150,12 @@ class TillrollRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(
         self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
+        # Previous links first, before the table lock: they are committed rows that cannot
+        # change (a competing writer of the same version fails on the primary key anyway).
+        rows = self._chained_rows(curs, stored_events)
         self._lock_table(curs)
         self._notify_channel(curs)
-        curs.execute(self._insert_chained, self._chained_rows(curs, stored_events), prepare=True)
+        curs.execute(self._insert_chained, rows, prepare=True)
 
     def _chained_rows(
         self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent]
