@@ -257,3 +257,17 @@ def test_cli_audit_commands_print_the_stream(runtime: Runtime, action: list[str]
     )
     assert result.returncode == 0, result.stderr
     assert "LAMP" in result.stdout
+
+
+def test_a_damaged_event_is_still_exported_as_stored(runtime: Runtime) -> None:
+    stream, _ = _item_stream(runtime)
+    _sql(
+        runtime,
+        f"UPDATE {_table(runtime)} SET state = 'not json at all'::bytea"
+        " WHERE originator_id = %s AND originator_version = 2",
+        stream,
+    )
+    exported = list(audit.export(runtime.store))
+    damaged = next(e for e in exported if e.stream_id == stream and e.version == 2)
+    assert bytes.fromhex(damaged.data["undecodable_state_hex"]) == b"not json at all"
+    assert len(exported) == runtime.store.head()
