@@ -1,7 +1,8 @@
 """order_status (Redis): an order with its lines, total, current status and status history.
 
-One hash per order: 'doc' holds what never changes after placing (JSON), beside 'status',
-'updated_at' and 'version'; the status history is a list next to it."""
+One hash per order: 'doc' holds what never changes after placing (JSON, with when and at
+which position it was placed), beside 'status', 'updated_at' and 'version'; the status
+changes after placing are a list next to it."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def _money(money: Any) -> dict[str, Any]:
 
 class OrderStatusView(RedisProjection):
     NAME = "order_status"
-    VERSION = 1
+    VERSION = 2  # 2: the 'placed' entry lives in the doc, not in the history list
     HANDLES = {Order.Placed: "on_placed", **dict.fromkeys(STATUS_OF, "on_status_changed")}
 
     def order_key(self, order_id: str) -> str:
@@ -58,6 +59,7 @@ class OrderStatusView(RedisProjection):
                 "country": address.country,
             },
             "placed_at": at,
+            "position": position,  # the first status change, read back from here
         }
         pipe.hset(
             self.order_key(order_id),
@@ -67,10 +69,6 @@ class OrderStatusView(RedisProjection):
                 "updated_at": at,
                 "version": event.originator_version,
             },
-        )
-        pipe.rpush(
-            self.history_key(order_id),
-            _encode({"status": OrderStatus.PLACED, "at": at, "position": position}),
         )
 
     def on_status_changed(self, pipe: Any, event: Any, position: int) -> None:

@@ -50,6 +50,7 @@ class _OrderDoc(msgspec.Struct):
     lines: list[_Line]
     shipping_address: dict[str, str]
     placed_at: datetime
+    position: int
 
 
 def order_view(read: ReadSide, order_id: UUID) -> OrderView | None:
@@ -78,7 +79,8 @@ def order_view(read: ReadSide, order_id: UUID) -> OrderView | None:
         shipping_address=doc.shipping_address,
         placed_at=doc.placed_at,
         updated_at=datetime.fromisoformat(updated_at.decode()),
-        status_history=[msgspec.json.decode(h, type=StatusChange) for h in history],
+        status_history=[StatusChange("placed", doc.placed_at, doc.position)]
+        + [msgspec.json.decode(h, type=StatusChange) for h in history],
     )
 
 
