@@ -55,20 +55,11 @@ def to_event(store: EventStore, row: tuple[Any, ...]) -> AuditEvent:
     position, stream_id, version, topic, state, digest = row
     try:
         data = store.transcoder.decode_with_meta(bytes(state))
+        meta = data.pop(META_KEY, {}) or {}
+        when = data.pop("timestamp", None)
+        data.pop("originator_topic", None)
     except (ValueError, TypeError):  # a damaged row is still exported as stored, to investigate
-        return AuditEvent(
-            position=position,
-            stream_id=stream_id,
-            version=version,
-            type=_short_type(topic),
-            time=None,
-            data={"undecodable_state_hex": bytes(state).hex()},
-            metadata={},
-            hash=bytes(digest).hex() if digest is not None else None,
-        )
-    meta = data.pop(META_KEY, {}) or {}
-    when = data.pop("timestamp", None)
-    data.pop("originator_topic", None)
+        data, meta, when = {"undecodable_state_hex": bytes(state).hex()}, {}, None
     return AuditEvent(
         position=position,
         stream_id=stream_id,

@@ -10,12 +10,12 @@ Not part of the test suite; appends its table to docs/BENCHMARKS.md (unless --no
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,11 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from infra.embedded import start_embedded  # noqa: E402
 from infra.runtime import Runtime  # noqa: E402
-from infra.settings import Settings  # noqa: E402
 from queries import audit  # noqa: E402
 from tests.bench.bench_rebuild import read_rate, seed  # noqa: E402
+from tests.bench.harness import bench_settings  # noqa: E402
 
 
 def main() -> int:
@@ -37,16 +36,11 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="tillroll-bench-"))
-    servers = start_embedded(data_dir, need_postgres=True, need_redis=True)
-    ns = f"bench_audit_{int(time.time())}"
-    settings = Settings(
-        database_url=servers.database_url,
-        redis_url=servers.redis_url,
-        data_dir=data_dir,
-        event_schema=f"{ns}_events",
-        read_schema=f"{ns}_read",
-        redis_prefix=f"{ns}:",
+    stack = contextlib.ExitStack()
+    settings = stack.enter_context(
+        bench_settings(
+            "audit", getattr(args, "database_url", None), getattr(args, "redis_url", None)
+        )
     )
     rt = Runtime.open(settings)
     try:
@@ -55,7 +49,7 @@ def main() -> int:
             conn.execute(f"ANALYZE {settings.event_schema}.tillroll_events")
         head = rt.store.head()
         raw = read_rate(rt, decode=False)
-        out = data_dir / "events.ndjson"
+        out = Path(settings.data_dir) / "events.ndjson"
         env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
         env.update(settings.as_env(), PYTHONPATH=str(ROOT), TILLROLL_LOG_LEVEL="WARNING")
         started = time.perf_counter()
@@ -80,7 +74,7 @@ def main() -> int:
             pg_version = conn.execute("SHOW server_version").fetchone()["server_version"]
     finally:
         rt.close()
-        servers.stop()
+        stack.close()
     command = f"python tests/bench/bench_audit.py --events {args.events}"
     table = "\n".join(
         [

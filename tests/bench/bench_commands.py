@@ -11,6 +11,7 @@ docs/BENCHMARKS.md (unless --no-write).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import random
@@ -18,7 +19,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -41,9 +42,8 @@ from commands.identity import OpenAccount  # noqa: E402
 from commands.inventory import ReceiveStock  # noqa: E402
 from commands.messages import AddressIn, LineIn, MoneyIn  # noqa: E402
 from commands.ordering import PlaceOrder  # noqa: E402
-from infra.embedded import start_embedded  # noqa: E402
 from infra.runtime import Runtime  # noqa: E402
-from infra.settings import Settings  # noqa: E402
+from tests.bench.harness import bench_settings  # noqa: E402
 
 SKUS = 200
 CLIENTS = (1, 8, 32)
@@ -189,7 +189,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+def start_server(settings: Any, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
     env.update(settings.as_env(), TILLROLL_DEMO="0", TILLROLL_LOG_LEVEL="WARNING")
     env["PYTHONPATH"] = str(ROOT)
@@ -219,25 +219,18 @@ def main() -> int:
     args = parser.parse_args()
     seconds = 2.0 if args.quick else args.seconds
 
-    data_dir = Path(tempfile.mkdtemp(prefix="tillroll-bench-"))
-    servers = None
-    if not (args.database_url and args.redis_url):
-        servers = start_embedded(
-            data_dir, need_postgres=not args.database_url, need_redis=not args.redis_url
-        )
-    ns = f"bench_cmd_{int(time.time())}"
-    settings = Settings(
-        database_url=args.database_url or servers.database_url,
-        redis_url=args.redis_url or servers.redis_url,
-        data_dir=data_dir,
-        jwt_secret="bench-" + "x" * 40,
-        event_schema=f"{ns}_events",
-        read_schema=f"{ns}_read",
-        redis_prefix=f"{ns}:",
-        pg_pool_size=max(CLIENTS),
-        run_projections=False,
-    )
     rows: list[tuple[int, Phase, Phase, Phase]] = []
+    stack = contextlib.ExitStack()
+    settings = stack.enter_context(
+        bench_settings(
+            "cmd",
+            getattr(args, "database_url", None),
+            getattr(args, "redis_url", None),
+            jwt_secret="bench-" + "x" * 40,
+            pg_pool_size=max(CLIENTS),
+            run_projections=False,
+        )
+    )
     rt = Runtime.open(settings)
     server = None
     try:
@@ -282,8 +275,7 @@ def main() -> int:
             server.terminate()
             server.wait(20)
         rt.close()
-        if servers is not None:
-            servers.stop()
+        stack.close()
 
     command = "python tests/bench/bench_commands.py" + (
         " --quick" if args.quick else f" --seconds {seconds:g}"

@@ -10,11 +10,11 @@ docs/BENCHMARKS.md (unless --no-write).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -27,10 +27,9 @@ from aggregates.catalog.product import Product  # noqa: E402
 from aggregates.inventory.item import InventoryItem  # noqa: E402
 from aggregates.money import Money  # noqa: E402
 from aggregates.ordering.order import Address, Order, OrderLine  # noqa: E402
-from infra.embedded import start_embedded  # noqa: E402
 from infra.runtime import Runtime  # noqa: E402
-from infra.settings import Settings  # noqa: E402
 from projections.registry import PROJECTIONS  # noqa: E402
+from tests.bench.harness import bench_settings  # noqa: E402
 
 ADDRESS = Address("Bench", "1 Main St", "Berlin", "10115", "DE")
 SKUS = 200
@@ -127,20 +126,11 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
-    data_dir = Path(tempfile.mkdtemp(prefix="tillroll-bench-"))
-    servers = None
-    if not (args.database_url and args.redis_url):
-        servers = start_embedded(
-            data_dir, need_postgres=not args.database_url, need_redis=not args.redis_url
+    stack = contextlib.ExitStack()
+    settings = stack.enter_context(
+        bench_settings(
+            "rebuild", getattr(args, "database_url", None), getattr(args, "redis_url", None)
         )
-    ns = f"bench_rebuild_{int(time.time())}"
-    settings = Settings(
-        database_url=args.database_url or servers.database_url,
-        redis_url=args.redis_url or servers.redis_url,
-        data_dir=data_dir,
-        event_schema=f"{ns}_events",
-        read_schema=f"{ns}_read",
-        redis_prefix=f"{ns}:",
     )
     rt = Runtime.open(settings)
     try:
@@ -169,8 +159,7 @@ def main() -> int:
             pg_version = conn.execute("SHOW server_version").fetchone()[0]
     finally:
         rt.close()
-        if servers is not None:
-            servers.stop()
+        stack.close()
 
     q = statistics.quantiles(latencies, n=100)
     command = f"python tests/bench/bench_rebuild.py --events {args.events} --samples {args.samples}"
