@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from infra.runtime import Runtime
+from infra.settings import Settings
 from projections.model import RedisProjection, SqlProjection
 
 
@@ -34,3 +36,18 @@ def dump(rt: Runtime) -> dict[str, Any]:
                     values[short] = rt.redis.get(key)
             out[p.NAME] = values
     return out
+
+
+def clean_rebuild(settings: Settings) -> dict[str, Any]:
+    """Every read model built from scratch, beside the test's own, from the same log."""
+    fresh = dataclasses.replace(
+        settings,
+        read_schema=settings.read_schema + "_clean",
+        redis_prefix=settings.redis_prefix + "clean:",
+    )
+    rt = Runtime.open(fresh)
+    try:
+        rt.runner.catch_up()
+        return dump(rt)
+    finally:
+        rt.close()

@@ -18,24 +18,10 @@ from infra.settings import Settings
 from projections.model import Projection
 from projections.runner import ProjectionFailed
 from tests.conftest import child_env
-from tests.integration.readmodels import dump
+from tests.integration.readmodels import clean_rebuild, dump
 from tests.integration.workload import shop
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _clean_rebuild(settings: Settings) -> dict[str, Any]:
-    fresh = dataclasses.replace(
-        settings,
-        read_schema=settings.read_schema + "_clean",
-        redis_prefix=settings.redis_prefix + "clean:",
-    )
-    rt = Runtime.open(fresh)
-    try:
-        rt.runner.catch_up()
-        return dump(rt)
-    finally:
-        rt.close()
 
 
 class Crash(Exception):
@@ -81,7 +67,7 @@ def test_runner_failing_mid_batch_resumes_to_the_same_models_as_a_clean_rebuild(
         resumed = dump(rt)
     finally:
         rt.close()
-    assert resumed == _clean_rebuild(settings)
+    assert resumed == clean_rebuild(settings)
     assert len(resumed["customer_orders"]) > 50
 
 
@@ -133,4 +119,4 @@ def test_runner_killed_with_sigkill_resumes_to_the_same_models_as_a_clean_rebuil
         resumed = dump(rt)
     finally:
         rt.close()
-    assert resumed == _clean_rebuild(settings)
+    assert resumed == clean_rebuild(settings)

@@ -3,7 +3,6 @@ rebuilds that survive SIGKILL, poison events, blue/green on a version bump, veri
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from projections.verify import verify
 from queries import catalog as catalog_q
 from queries.read_side import ReadSide
 from tests.conftest import child_env
+from tests.integration.readmodels import clean_rebuild, dump
 from tests.integration.workload import create_product, order, shop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,23 +259,8 @@ def test_a_rebuild_killed_with_sigkill_resumes_to_a_clean_result(
     assert finished.returncode == 0, finished.stderr
     assert {b.state for b in runtime.runner.builds("inventory_ledger")} == {LIVE, "retired"}
     assert verify(runtime.runner, "inventory_ledger").ok
-    fresh = dataclasses.replace(
-        settings,
-        read_schema=settings.read_schema + "_clean",
-        redis_prefix=settings.redis_prefix + "c:",
-    )
-    clean = Runtime.open(fresh)
-    try:
-        clean.runner.catch_up()
-        with clean.read_pool.connection() as conn:
-            expected = conn.execute(
-                "SELECT * FROM inventory_ledger_b1 ORDER BY position"
-            ).fetchall()
-    finally:
-        clean.close()
-    live = runtime.live_builds().get("inventory_ledger")
-    with runtime.read_pool.connection() as conn:
-        rebuilt = conn.execute(f"SELECT * FROM {live.table} ORDER BY position").fetchall()
+    rebuilt = dump(runtime)["inventory_ledger"]
+    expected = clean_rebuild(settings)["inventory_ledger"]
     assert rebuilt == expected and len(rebuilt) > 100
 
 
