@@ -35,7 +35,11 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Lite
     settings = runtime.settings
     auth = jwt_auth(jwt_secret(settings), settings.jwt_ttl_seconds)
     read = ReadSide(
-        runtime.redis, runtime.read_pool, runtime.live_builds(), settings.read_wait_seconds
+        runtime.redis,
+        runtime.read_pool,
+        runtime.live_builds(),
+        runtime.store,
+        settings.read_wait_seconds,
     )
     follow = settings.run_projections if run_projections is None else run_projections
 

@@ -1,8 +1,8 @@
 """The event store: the eventsourcing library's PostgreSQL application, wired for tillroll.
 
-The one place that chooses the recorder (the performance work replaces the library's
-table lock here), adds who-caused-it metadata to every stored event, and keeps
-idempotency records in the same transaction as the events they answer for.
+The one place that chooses the recorder (infra/recorder.py: no table lock, log order
+`(xid, position)`), adds who-caused-it metadata to every stored event, and offers the log
+to its readers (the projection runner, the audit export) in that order.
 """
 
 from __future__ import annotations
@@ -23,20 +23,19 @@ from eventsourcing.persistence import (
     Transcoder,
     Transcoding,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
-from aggregates.errors import ConcurrencyConflict, NotFound
+from aggregates.errors import ConcurrencyConflict, InvalidValue, NotFound
 from aggregates.inventory.item import InventoryItem
 from aggregates.money import Money
 from aggregates.ordering.order import Address, OrderLine
 from commands.ports import IdempotencyClaim, StoredResult
 from infra.hashchain import GENESIS, link
+from infra.recorder import LogKey, LogPage, TillrollRecorder
 
 APPLICATION_NAME = "Tillroll"
 EVENTS_TABLE = "tillroll_events"
-IDEMPOTENCY_TABLE = "tillroll_idempotency"
 META_KEY = "__meta__"
 SNAPSHOT_EVERY = 100
 AGGREGATE_CACHE = 10_000
@@ -97,116 +96,6 @@ class MetadataTranscoder(JSONTranscoder):
         return super().decode(data)
 
 
-class TillrollRecorder(PostgresApplicationRecorder):
-    """The library's recorder plus a hash chain on every event (tamper evidence) and an
-    idempotency record written in the events' transaction."""
-
-    def __init__(self, datastore: Any, *, events_table_name: str = EVENTS_TABLE) -> None:
-        super().__init__(datastore, events_table_name=events_table_name)
-        schema = Identifier(self.datastore.schema)
-        events = Identifier(events_table_name)
-        self.sql_create_statements.append(
-            SQL("ALTER TABLE {schema}.{events} ADD COLUMN IF NOT EXISTS hash bytea").format(
-                schema=schema, events=events
-            )
-        )
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE INDEX IF NOT EXISTS {index} ON {schema}.{events} (originator_id)"
-                " WHERE hash IS NULL"
-            ).format(
-                index=Identifier(f"{events_table_name}_unhashed_idx"), schema=schema, events=events
-            )
-        )
-        self._select_previous = SQL(
-            "SELECT originator_id, hash FROM {schema}.{events}"
-            " WHERE (originator_id, originator_version) IN"
-            " (SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
-        ).format(schema=schema, events=events)
-        self._insert_chained = SQL(
-            "INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state, hash)"
-            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s::bytea[])"
-            " RETURNING notification_id"
-        ).format(schema=schema, events=events)
-        table = Identifier(IDEMPOTENCY_TABLE)
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
-                " scope text NOT NULL, key text NOT NULL, fingerprint text NOT NULL,"
-                " result bytea NOT NULL, position bigint NOT NULL,"
-                " created_at timestamptz NOT NULL DEFAULT now(),"
-                " PRIMARY KEY (scope, key))"
-            ).format(schema=schema, table=table)
-        )
-        self._insert_claim = SQL(
-            "INSERT INTO {schema}.{table} (scope, key, fingerprint, result, position)"
-            " VALUES (%s, %s, %s, %s, %s)"
-        ).format(schema=schema, table=table)
-        self._select_claim = SQL(
-            "SELECT fingerprint, result, position FROM {schema}.{table}"
-            " WHERE scope = %s AND key = %s"
-        ).format(schema=schema, table=table)
-
-    def _insert_stored_events(
-        self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        # Previous links first, before the table lock: they are committed rows that cannot
-        # change (a competing writer of the same version fails on the primary key anyway).
-        rows = self._chained_rows(curs, stored_events)
-        self._lock_table(curs)
-        self._notify_channel(curs)
-        curs.execute(self._insert_chained, rows, prepare=True)
-
-    def _chained_rows(
-        self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent]
-    ) -> tuple[list[Any], ...]:
-        """Columns of the rows to insert, each event linked to the one before it."""
-        firsts: dict[UUID, int] = {}
-        for e in stored_events:
-            firsts[e.originator_id] = min(
-                firsts.get(e.originator_id, e.originator_version), e.originator_version
-            )
-        previous: dict[UUID, bytes] = {}
-        wanted = [(i, v - 1) for i, v in firsts.items() if v > 1]
-        if wanted:
-            curs.execute(self._select_previous, ([i for i, _ in wanted], [v for _, v in wanted]))
-            previous = {row["originator_id"]: bytes(row["hash"] or GENESIS) for row in curs}
-        columns: tuple[list[Any], ...] = ([], [], [], [], [])
-        # In the given order (the ids RETURNING gives back must match it); a stream's events
-        # come in version order within one save.
-        for e in stored_events:
-            stream = UUID(str(e.originator_id))
-            digest = link(
-                previous.get(stream, GENESIS), stream, e.originator_version, e.topic, e.state
-            )
-            previous[stream] = digest
-            for column, value in zip(
-                columns, (stream, e.originator_version, e.topic, e.state, digest), strict=True
-            ):
-                column.append(value)
-        return columns
-
-    def _fetch_ids_after_insert_events(
-        self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        claim: IdempotencyClaim | None = kwargs.get("idempotency")
-        if claim is not None and ids:
-            curs.execute(
-                self._insert_claim,
-                (claim.scope, claim.key, claim.fingerprint, claim.result, max(ids)),
-            )
-        return ids
-
-    def select_claim(self, scope: str, key: str) -> StoredResult | None:
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._select_claim, (scope, key), prepare=True)
-            row = curs.fetchone()
-        if row is None:
-            return None
-        return StoredResult(row["fingerprint"], bytes(row["result"]), row["position"])
-
-
 class TillrollApplication(Application[UUID]):
     name = APPLICATION_NAME
     snapshotting_intervals = {InventoryItem: SNAPSHOT_EVERY}
@@ -219,11 +108,13 @@ class TillrollApplication(Application[UUID]):
         return transcoder
 
 
-def application_env(database_url: str, schema: str, pool_size: int) -> dict[str, str]:
+def application_env(
+    database_url: str, schema: str, pool_size: int, recorder: type = TillrollRecorder
+) -> dict[str, str]:
     params = psycopg.conninfo.conninfo_to_dict(database_url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "APPLICATION_RECORDER_TOPIC": get_topic(TillrollRecorder),
+        "APPLICATION_RECORDER_TOPIC": get_topic(recorder),
         "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
         "POSTGRES_HOST": str(params.get("host") or "localhost"),
         "POSTGRES_PORT": str(params.get("port") or "5432"),
@@ -321,18 +212,40 @@ class EventStore:
         return max((r.notification.id for r in recordings), default=self.head())
 
     def find_result(self, scope: str, key: str) -> StoredResult | None:
-        return self.recorder.select_claim(scope, key)
+        found = self.recorder.select_claim(scope, key)
+        return StoredResult(*found) if found is not None else None
 
-    # -- the log ----------------------------------------------------------------------
+    # -- the log, in log order ----------------------------------------------------------
+    # A position is the notification id of an event; the log's order is (xid, position),
+    # so compare positions with `log_keys`, never with `<` on the integers.
     def head(self) -> int:
-        return self.recorder.max_notification_id() or 0
+        """The position of the last readable event in log order (0: the log is empty)."""
+        return self.recorder.head()[0]
 
     def read(
         self, after: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
     ) -> Sequence[Notification]:
-        return self.recorder.select_notifications(
-            start=after, limit=limit, stop=stop, topics=topics, inclusive_of_start=False
-        )
+        return self.recorder.read_page(after, limit, stop=stop, topics=topics).events
+
+    def page(
+        self, after: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
+    ) -> LogPage:
+        return self.recorder.read_page(after, limit, stop=stop, topics=topics)
+
+    def log_keys(self, positions: Sequence[int]) -> dict[int, LogKey]:
+        return self.recorder.log_keys(positions)
+
+    def reached(self, position: int, wanted: int) -> bool:
+        """Has a reader at `position` read the event at `wanted`?"""
+        if wanted <= 0 or position == wanted:
+            return True
+        keys = self.recorder.log_keys([position, wanted])
+        if wanted not in keys:
+            raise InvalidValue(f"no event is stored at position {wanted}", field="min_position")
+        return position in keys and keys[wanted] <= keys[position]
+
+    def count_after(self, position: int) -> int:
+        return self.recorder.count_after(position)
 
     def decode(self, notification: StoredEvent) -> Any:
         return self.app.mapper.to_domain_event(notification)

@@ -33,9 +33,21 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH = 500
 REBUILD_BATCH = 5000
 RETIRE_AFTER = 60.0
+HELD_POLL = 0.005
+"""How soon to look again when committed events wait behind an open transaction: its end
+sends no notification, so the runner polls until they are readable."""
+
+
+class LogPage(Protocol):
+    events: Sequence[Any]
+    end: int
+    held: bool
 
 
 class EventLog(Protocol):
+    """The event store as a log. Positions are read in log order, which is not the order of
+    the integers: compare them with `reached`."""
+
     database_url: str
     channel: str
 
@@ -44,6 +56,14 @@ class EventLog(Protocol):
     def read(
         self, after: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
     ) -> Sequence[Any]: ...
+
+    def page(
+        self, after: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
+    ) -> LogPage: ...
+
+    def reached(self, position: int, wanted: int) -> bool: ...
+
+    def count_after(self, position: int) -> int: ...
 
     def decode(self, notification: Any) -> Any: ...
 
@@ -80,6 +100,7 @@ class ProjectionRunner:
         self.rebuild_batch = rebuild_batch
         self.retire_after = retire_after
         self._wake = {name: threading.Event() for name in self.classes}
+        self._held = dict.fromkeys(self.classes, False)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -164,8 +185,8 @@ class ProjectionRunner:
     def step(
         self, projection: Projection, limit: int | None = None, stop: int | None = None
     ) -> int:
-        """Apply the next batch (up to position `stop`, if given); return how far the position
-        moved (0: caught up)."""
+        """Apply the next batch (up to position `stop`, if given); return how many events it
+        read (at least 1 if the position moved; 0: caught up)."""
         limit = limit or self.batch_size
         if isinstance(projection, SqlProjection):
             return self._step_sql(projection, limit, stop)
@@ -175,14 +196,11 @@ class ProjectionRunner:
     def _batch(
         self, projection: Projection, position: int, limit: int, stop: int | None
     ) -> tuple[list[Any], int]:
-        head = self.log.head() if stop is None else min(stop, self.log.head())
-        if head <= position:
-            return [], position
-        notifications = list(self.log.read(position, limit, stop=head, topics=projection.topics()))
-        # Fewer than a full page means every event up to head was seen.
-        if len(notifications) == limit:
-            return notifications, notifications[-1].id
-        return notifications, head
+        """The next events in log order and the position to record after them (past the
+        events of other topics too, when the page was not full)."""
+        page = self.log.page(position, limit, stop=stop, topics=projection.topics())
+        self._held[projection.NAME] = page.held
+        return list(page.events), page.end
 
     def _apply(self, projection: Projection, target: Any, notifications: Iterable[Any]) -> None:
         for notification in notifications:
@@ -207,7 +225,7 @@ class ProjectionRunner:
             catalog.set_position(
                 conn, projection.NAME, projection.build, new_position, _rate(notifications, started)
             )
-        return new_position - position
+        return max(1, len(notifications))
 
     def _step_redis(self, projection: RedisProjection, limit: int, stop: int | None) -> int:
         started = time.perf_counter()
@@ -231,7 +249,7 @@ class ProjectionRunner:
             catalog.set_position(
                 conn, projection.NAME, projection.build, new_position, _rate(notifications, started)
             )
-        return new_position - position
+        return max(1, len(notifications))
 
     # -- positions, catching up, rebuilding ---------------------------------------------
     def position(self, projection: Projection) -> int:
@@ -264,7 +282,7 @@ class ProjectionRunner:
             return False
         build = building[-1]
         projection = self.bind(build)
-        if self.position(projection) < self.log.head():
+        if not self.log.reached(self.position(projection), self.log.head()):
             return False
         with self.sql_pool.connection() as conn, conn.transaction():
             catalog.switch_live(conn, name, build.build)
@@ -388,7 +406,7 @@ class ProjectionRunner:
                 backoff = min(backoff * 2, 30.0)
                 continue
             if not moved:
-                wake.wait(1.0)
+                wake.wait(HELD_POLL if self._held[name] else 1.0)
 
     def _record_failure(self, name: str, failure: ProjectionFailed) -> None:
         log.error("read model %s stopped: %s", name, failure)

@@ -47,7 +47,7 @@ def collect_status(runner: ProjectionRunner) -> list[ProjectionStatus]:
             continue
         position = runner.position(runner.bind(live))
         lag_seconds = 0.0
-        if position < head:
+        if not runner.log.reached(position, head):
             pending = runner.log.read(position, 1, topics=cls.topics())
             if pending:
                 written = runner.log.decode(pending[0]).timestamp
@@ -77,7 +77,7 @@ def collect_status(runner: ProjectionRunner) -> list[ProjectionStatus]:
                 state=state,
                 position=position,
                 head=head,
-                lag_events=max(0, head - position),
+                lag_events=runner.log.count_after(position),
                 lag_seconds=round(lag_seconds, 3),
                 events_per_second=live.events_per_second,
                 last_error=live.last_error or (building.last_error if building else None),

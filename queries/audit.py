@@ -13,9 +13,10 @@ import msgspec
 from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 
-from aggregates.errors import NotFound
+from aggregates.errors import InvalidValue, NotFound
 from infra.eventstore import EVENTS_TABLE, META_KEY, EventStore
 from infra.hashchain import GENESIS, link
+from infra.recorder import HORIZON, LogKey, UnknownPosition
 
 EXPORT_PAGE = 1000
 
@@ -155,23 +156,31 @@ def replay(store: EventStore, stream_id: UUID) -> Iterator[tuple[AuditEvent, dic
 
 
 def export(store: EventStore, after: int = 0, limit: int | None = None) -> Iterator[AuditEvent]:
-    """The global log from position `after`, in pages, in constant memory."""
+    """The global log after position `after`, in log order, in pages, in constant memory.
+    Only the final prefix of the log is exported (below the horizon of open transactions),
+    so an export resumed from its last position never misses an event committed late."""
+    try:
+        key = store.recorder.log_key(after)
+    except UnknownPosition:
+        raise InvalidValue(f"no event is stored at position {after}", field="after") from None
     sent = 0
     while limit is None or sent < limit:
         page = EXPORT_PAGE if limit is None else min(EXPORT_PAGE, limit - sent)
         with store.connection() as conn:
             rows = conn.execute(
                 SQL(
-                    "SELECT {} FROM {} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-                ).format(_COLUMNS, _table(store)),
-                (after, page),
+                    "SELECT {}, xid::text::bigint AS xid FROM {} WHERE xid < {}"
+                    " AND (xid, notification_id) > (%s::text::xid8, %s)"
+                    " ORDER BY xid, notification_id LIMIT %s"
+                ).format(_COLUMNS, _table(store), SQL("(SELECT " + HORIZON + ")")),
+                (str(key.xid), key.position, page),
             ).fetchall()
         for row in rows:
-            yield to_event(store, tuple(row.values()))
+            yield to_event(store, tuple(row.values())[:6])
         sent += len(rows)
         if len(rows) < page:
             return
-        after = rows[-1]["notification_id"]
+        key = LogKey(rows[-1]["xid"], rows[-1]["notification_id"])
 
 
 # -- verification --------------------------------------------------------------------------
@@ -203,8 +212,9 @@ def verify(
     (stream, version) order; report the first broken link. Also returns a digest of every
     stream's head, which an anchor taken earlier can be compared with."""
     up_to = store.head() if up_to is None else up_to
-    where = SQL("WHERE notification_id <= %s")
-    params: list[Any] = [up_to]
+    key = store.recorder.log_key(up_to)
+    where = SQL("WHERE (xid, notification_id) <= (%s::text::xid8, %s)")
+    params: list[Any] = [str(key.xid), key.position]
     if stream_id is not None:
         where += SQL(" AND originator_id = %s")
         params.append(stream_id)

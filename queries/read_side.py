@@ -6,7 +6,7 @@ import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import redis
@@ -30,11 +30,19 @@ class BadCursor(ValueError):
     pass
 
 
+class LogOrder(Protocol):
+    def reached(self, position: int, wanted: int) -> bool:
+        """Has a reader at `position` read the event at `wanted`? (Positions are in log
+        order, which is not the order of the integers.)"""
+        ...
+
+
 @dataclass
 class ReadSide:
     redis: redis.Redis
     sql_pool: Any
     live: LiveBuilds
+    log: LogOrder
     wait_seconds: float = 2.0
 
     def redis_model(self, name: str) -> Any:
@@ -64,7 +72,7 @@ class ReadSide:
     def wait_for(self, name: str, min_position: int | None) -> int:
         """Block until the read model has processed min_position (bounded); return its position."""
         position = self.position(name)
-        if not min_position or position >= min_position:
+        if not min_position or self.log.reached(position, min_position):
             return position
         deadline = time.monotonic() + self.wait_seconds
         delay = 0.002
@@ -72,7 +80,7 @@ class ReadSide:
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
             position = self.position(name)
-            if position >= min_position:
+            if self.log.reached(position, min_position):
                 return position
         raise ReadModelBehind(name, position, min_position)
 

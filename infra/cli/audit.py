@@ -50,7 +50,7 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"   -> {encode(state).decode()}")
             return 0
         if args.action == "export":
-            total = store.head() - args.after
+            total = store.count_after(args.after)
             progress = Progress("export")
             out = sys.stdout.buffer
             count = 0
@@ -58,9 +58,9 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
                 out.write(encode(event) + b"\n")
                 count += 1
                 if count % 1000 == 0:
-                    progress(None, event.position - args.after, total, 0.0)
+                    progress(None, count, max(count, total), 0.0)
             out.flush()
-            progress(None, total, total, 0.0)
+            progress(None, count, count, 0.0)
             progress.close()
             print(f"exported {count} events", file=sys.stderr)
             return 0

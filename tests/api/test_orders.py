@@ -8,6 +8,10 @@ import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
+from commands.bus import dispatch
+from commands.catalog import CreateProduct
+from commands.context import CommandContext
+from commands.messages import MoneyIn
 from infra.runtime import Runtime
 from infra.settings import Settings
 from tests.api.conftest import ADDRESS, Shop, assert_problem
@@ -188,10 +192,18 @@ def test_a_read_model_that_cannot_reach_min_position_answers_503(
     rt = Runtime.open(dataclasses.replace(settings, read_wait_seconds=0.2))
     try:
         open_accounts(rt)
+        position = dispatch(
+            CreateProduct("NOT-PROJECTED", "Mug", MoneyIn(1200, "EUR")), CommandContext(rt.store)
+        ).position
         with TestClient(create_app(rt, run_projections=False)) as client:
-            response = client.get("/v1/products/MUG?min_position=1000000")
+            response = client.get(f"/v1/products/MUG?min_position={position}")
     finally:
         rt.close()
     body = assert_problem(response, 503)
     assert response.headers["retry-after"] == "1"
-    assert body["read_model"] == "product_cards" and body["min_position"] == 1_000_000
+    assert body["read_model"] == "product_cards" and body["min_position"] == position
+
+
+def test_a_min_position_that_names_no_event_is_refused(shop: Shop) -> None:
+    body = assert_problem(shop.get("/v1/products/MUG", min_position=10**12), 422)
+    assert "min_position" in str(body)

@@ -20,7 +20,7 @@ from tests.integration.workload import ADDRESS, create_product
 
 
 def _read_side(rt: Runtime) -> ReadSide:
-    return ReadSide(rt.redis, rt.read_pool, rt.live_builds())
+    return ReadSide(rt.redis, rt.read_pool, rt.live_builds(), rt.store)
 
 
 def test_fifty_concurrent_orders_for_twenty_units_sell_exactly_twenty(runtime: Runtime) -> None:

@@ -35,7 +35,7 @@ def test_a_rebuild_under_load_never_shows_readers_an_empty_model(runtime: Runtim
         create_product(runtime.store, f"SKU-{i}", 100 + i, 10_000)
     runtime.runner.catch_up()
     runtime.runner.rebuild_batch = 50  # many small batches: readers get many chances
-    read = ReadSide(runtime.redis, runtime.read_pool, runtime.live_builds(ttl=0.0))
+    read = ReadSide(runtime.redis, runtime.read_pool, runtime.live_builds(ttl=0.0), runtime.store)
     stop = threading.Event()
     seen: dict[str, list[int]] = {"search": [], "cards": []}
     failures: list[BaseException] = []
