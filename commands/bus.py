@@ -3,11 +3,14 @@ idempotency keys honoured, version conflicts retried a bounded number of times w
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, get_type_hints
 
 import msgspec
@@ -32,7 +35,36 @@ RESULT_TYPES: dict[type, type] = {
     command: get_type_hints(handler)["return"] for command, handler in HANDLERS.items()
 }
 
+# What each command writes that others write too (stock items, mostly): commands that share
+# a key run one at a time within a process, so they wait for each other instead of failing
+# on the version check and retrying. Between processes optimistic concurrency still decides.
+CONTENDED: dict[type, Callable[[Any], list[str]]] = {
+    ordering.PlaceOrder: lambda c: [line.sku for line in c.lines],
+    inventory.ReceiveStock: lambda c: [c.sku],
+    inventory.AdjustStock: lambda c: [c.sku],
+    ordering.CancelOrder: lambda c: [str(c.order_id)],
+}
+
 MAX_ATTEMPTS = 20
+
+
+class _Stripes:
+    """A fixed set of locks; a key maps to one of them. Several keys are taken in stripe
+    order, so two commands never wait for each other in a circle."""
+
+    def __init__(self, count: int = 1024) -> None:
+        self._locks = [threading.Lock() for _ in range(count)]
+
+    @contextmanager
+    def hold(self, keys: list[str]) -> Iterator[None]:
+        stripes = sorted({hash(key) % len(self._locks) for key in keys})
+        with contextlib.ExitStack() as stack:
+            for stripe in stripes:
+                stack.enter_context(self._locks[stripe])
+            yield
+
+
+_STRIPES = _Stripes()
 
 
 class IdempotencyKeyReused(Conflict):
@@ -72,9 +104,13 @@ def dispatch(
         replayed = _replay(command, ctx)
         if replayed is not None:
             return replayed
+    contended = CONTENDED.get(type(command))
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            return handler(command, ctx)
+            if contended is None:
+                return handler(command, ctx)
+            with _STRIPES.hold(contended(command)):
+                return handler(command, ctx)
         except ConcurrencyConflict:
             if idempotency_key is not None:
                 replayed = _replay(command, ctx)  # a twin request may have won the race

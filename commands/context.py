@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
@@ -51,6 +52,11 @@ class CommandContext:
 
     def load(self, aggregate_id: UUID) -> Any:
         return self.store.get(aggregate_id)
+
+    def load_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
+        """Several aggregates in one go (one query when they are cached); missing ones are
+        left out."""
+        return self.store.get_many(aggregate_ids)
 
     def save(self, result: R, *aggregates: Any) -> R:
         """Save every changed aggregate in one transaction; the result learns its position."""

@@ -46,12 +46,16 @@ def place_order(cmd: PlaceOrder, ctx: CommandContext) -> OrderChanged:
     order = Order.place(
         cmd.customer_id, [line.to_domain() for line in cmd.lines], cmd.shipping_address.to_domain()
     )
+    # Every product (price check) and stock item of the order in one load.
+    wanted = [
+        (Product.create_id(line.sku), InventoryItem.create_id(line.sku)) for line in order.lines
+    ]
+    loaded = ctx.load_many([i for pair in wanted for i in pair])
     items = []
-    for i, line in enumerate(order.lines):
-        try:
-            product: Product = ctx.load(Product.create_id(line.sku))
-        except NotFound:
-            raise InvalidValue(f"unknown sku {line.sku!r}", field=f"lines[{i}].sku") from None
+    for i, (line, (product_id, item_id)) in enumerate(zip(order.lines, wanted, strict=True)):
+        product: Product | None = loaded.get(product_id)
+        if product is None:
+            raise InvalidValue(f"unknown sku {line.sku!r}", field=f"lines[{i}].sku")
         if product.price != line.unit_price:
             raise PriceMismatch(
                 f"sku {line.sku!r} costs {product.price.amount} {product.price.currency}, "
@@ -59,10 +63,9 @@ def place_order(cmd: PlaceOrder, ctx: CommandContext) -> OrderChanged:
                 field=f"lines[{i}].unit_price",
                 expected={"amount": product.price.amount, "currency": product.price.currency},
             )
-        try:
-            item: InventoryItem = ctx.load(InventoryItem.create_id(line.sku))
-        except NotFound:
-            raise InsufficientStock(line.sku, line.quantity, 0) from None
+        item: InventoryItem | None = loaded.get(item_id)
+        if item is None:
+            raise InsufficientStock(line.sku, line.quantity, 0)
         item.reserve(order.id, line.quantity)
         items.append(item)
     return ctx.save(_result(order), order, *items)
@@ -84,8 +87,8 @@ def load_order(ctx: CommandContext, order_id: UUID) -> Order:
 def cancel_order(cmd: CancelOrder, ctx: CommandContext) -> OrderChanged:
     order = load_order(ctx, cmd.order_id)
     order.cancel(cmd.reason, by=ctx.principal.subject)
-    items = [ctx.load(InventoryItem.create_id(line.sku)) for line in order.lines]
-    held = [item for item in items if item.holds(order.id)]
+    loaded = ctx.load_many([InventoryItem.create_id(line.sku) for line in order.lines])
+    held = [item for item in loaded.values() if item.holds(order.id)]
     for item in held:
         item.release(order.id, reason="order cancelled")
     return ctx.save(_result(order), order, *held)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
@@ -26,6 +26,8 @@ class StoredResult(NamedTuple):
 
 class EventStorePort(Protocol):
     def get(self, aggregate_id: UUID, *, version: int | None = None) -> Any: ...
+
+    def get_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]: ...
 
     def exists(self, aggregate_id: UUID) -> bool: ...
 

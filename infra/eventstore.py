@@ -7,6 +7,7 @@ to its readers (the projection runner, the audit export) in that order.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -134,12 +135,21 @@ def application_env(
 class EventStore:
     """What commands and the projection runner need of the event store, and nothing more."""
 
-    def __init__(self, database_url: str, *, schema: str = "public", pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        schema: str = "public",
+        pool_size: int = 10,
+        recorder: type[TillrollRecorder] = TillrollRecorder,
+    ) -> None:
         if schema != "public":
             with psycopg.connect(database_url, autocommit=True) as conn:
                 conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
         self.database_url = database_url
-        self.app = TillrollApplication(env=application_env(database_url, schema, pool_size))
+        self.app = TillrollApplication(
+            env=application_env(database_url, schema, pool_size, recorder)
+        )
         recorder = self.app.recorder
         assert isinstance(recorder, TillrollRecorder)
         self.recorder: TillrollRecorder = recorder
@@ -193,6 +203,32 @@ class EventStore:
         except AggregateNotFoundError:
             raise NotFound(f"{aggregate_id} not found") from None
 
+    def get_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
+        """Current copies of several aggregates (those that exist): the cached ones brought
+        up to date with one query for all their new events, the others loaded one by one
+        (snapshot + events since) and cached."""
+        repository = self.app.repository
+        cached: dict[UUID, Any] = {}
+        found: dict[UUID, Any] = {}
+        for aggregate_id in dict.fromkeys(aggregate_ids):
+            try:
+                cached[aggregate_id] = repository.cache.get(aggregate_id)
+            except KeyError:
+                try:
+                    found[aggregate_id] = repository.get(aggregate_id)
+                except AggregateNotFoundError:
+                    continue
+        if cached:
+            newer = self.recorder.select_events_after(
+                [(i, aggregate.version) for i, aggregate in cached.items()]
+            )
+            for aggregate_id, aggregate in cached.items():
+                current = copy.deepcopy(aggregate)
+                for stored in newer.get(aggregate_id, ()):
+                    current = self.app.mapper.to_domain_event(stored).mutate(current)
+                found[aggregate_id] = current
+        return found
+
     def exists(self, aggregate_id: UUID) -> bool:
         return bool(self.recorder.select_events(aggregate_id, limit=1))
 
@@ -209,7 +245,11 @@ class EventStore:
             ) from exc
         finally:
             _event_meta.reset(token)
-        return max((r.notification.id for r in recordings), default=self.head())
+        cache = self.app.repository.cache
+        for aggregate in aggregates:  # saved as they are: the next load starts from here
+            cache.put(aggregate.id, aggregate)
+        ids = [r.notification.id for r in recordings]
+        return max(ids) if ids else self.head()
 
     def find_result(self, scope: str, key: str) -> StoredResult | None:
         found = self.recorder.select_claim(scope, key)

@@ -30,7 +30,7 @@ from eventsourcing.postgres import (
     PostgresDatastore,
     PostgresSubscription,
 )
-from psycopg.rows import tuple_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from infra.hashchain import GENESIS, link
@@ -120,6 +120,12 @@ class TillrollRecorder(PostgresApplicationRecorder):
             " WHERE (originator_id, originator_version) IN"
             " (SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
         ).format(t=t)
+        self._select_streams_after = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state"
+            " FROM unnest(%s::uuid[], %s::bigint[]) AS w(id, version)"
+            " JOIN {t} AS e ON e.originator_id = w.id AND e.originator_version > w.version"
+            " ORDER BY e.originator_id, e.originator_version"
+        ).format(t=t)
         self._select_xids = SQL(
             "SELECT notification_id, xid::text::bigint AS xid FROM {t}"
             " WHERE notification_id = ANY(%s)"
@@ -208,7 +214,7 @@ class TillrollRecorder(PostgresApplicationRecorder):
     ) -> list[int]:
         """Insert events (and an idempotency claim) with one statement on `conn`; commits
         only if `conn` is in autocommit (the tests drive transactions through this)."""
-        columns = self._chained_rows(stored_events)
+        columns = self._chained_rows(conn, stored_events)
         claim_values = (
             (claim.scope, claim.key, claim.fingerprint, claim.result, True)
             if claim is not None
@@ -229,7 +235,9 @@ class TillrollRecorder(PostgresApplicationRecorder):
                 self._heads.put(stream, (version, digest))
         return ids
 
-    def _chained_rows(self, stored_events: Sequence[StoredEvent]) -> tuple[list[Any], ...]:
+    def _chained_rows(
+        self, conn: psycopg.Connection[Any], stored_events: Sequence[StoredEvent]
+    ) -> tuple[list[Any], ...]:
         """Columns of the rows to insert, each event linked to the one before it in its
         stream (a competing writer of the same version fails on the primary key)."""
         previous: dict[UUID, bytes] = {}
@@ -246,7 +254,7 @@ class TillrollRecorder(PostgresApplicationRecorder):
                 wanted.append((stream, e.originator_version - 1))
                 previous[stream] = GENESIS
         if wanted:
-            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            with conn.cursor(row_factory=dict_row) as curs:
                 curs.execute(
                     self._select_previous,
                     ([i for i, _ in wanted], [v for _, v in wanted]),
@@ -264,6 +272,29 @@ class TillrollRecorder(PostgresApplicationRecorder):
             ):
                 column.append(value)
         return columns
+
+    # -- reading streams ---------------------------------------------------------------------
+    def select_events_after(
+        self, streams: Sequence[tuple[UUID, int]]
+    ) -> dict[UUID, list[StoredEvent]]:
+        """Each stream's events after the given version, for several streams in one query."""
+        out: dict[UUID, list[StoredEvent]] = {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                self._select_streams_after,
+                ([i for i, _ in streams], [v for _, v in streams]),
+                prepare=True,
+            )
+            for row in curs.fetchall():
+                out.setdefault(row["originator_id"], []).append(
+                    StoredEvent(
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                )
+        return out
 
     # -- reading in log order ----------------------------------------------------------------
     def log_keys(self, positions: Iterable[int]) -> dict[int, LogKey]:

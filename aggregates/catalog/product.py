@@ -7,6 +7,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from aggregates.errors import InvalidValue
+from aggregates.flat import FlatState
 from aggregates.money import Money
 from aggregates.sku import check_sku
 
@@ -16,7 +17,7 @@ def _check_price(price: Money) -> None:
         raise InvalidValue("price must not be negative", field="price.amount")
 
 
-class Product(Aggregate):
+class Product(FlatState, Aggregate):
     """One per SKU; its id is derived from the SKU so commands can load it without a lookup."""
 
     @staticmethod

@@ -7,6 +7,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from aggregates.errors import Conflict, InsufficientStock, InvalidValue, NotFound
+from aggregates.flat import FlatState
 from aggregates.sku import check_sku
 
 
@@ -15,7 +16,7 @@ def _positive(quantity: int, field: str) -> None:
         raise InvalidValue(f"{field} must be a positive integer", field=field)
 
 
-class InventoryItem(Aggregate):
+class InventoryItem(FlatState, Aggregate):
     """Long-lived (every order touches it), so the application snapshots it.
 
     Every event carries the sku, so read models need no lookup to place it."""

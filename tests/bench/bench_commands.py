@@ -1,6 +1,7 @@
 """Place-order commands per second with 1, 8 and 32 concurrent clients, in-process and over
-HTTP, next to raw PostgreSQL one-row INSERT commits per second at the same concurrency, all
-in one run on the same server.
+HTTP, next to raw PostgreSQL one-row INSERT commits per second at the same concurrency and
+the same engine on the eventsourcing library's default recorder (table lock, several round
+trips per save), all in one run on the same server.
 
     python tests/bench/bench_commands.py --seconds 10
 
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
+from eventsourcing.postgres import PostgresApplicationRecorder  # noqa: E402
 
 from aggregates.errors import Conflict  # noqa: E402
 from commands.bus import dispatch  # noqa: E402
@@ -42,6 +44,8 @@ from commands.identity import OpenAccount  # noqa: E402
 from commands.inventory import ReceiveStock  # noqa: E402
 from commands.messages import AddressIn, LineIn, MoneyIn  # noqa: E402
 from commands.ordering import PlaceOrder  # noqa: E402
+from infra.eventstore import EventStore  # noqa: E402
+from infra.recorder import TillrollRecorder  # noqa: E402
 from infra.runtime import Runtime  # noqa: E402
 from tests.bench.harness import bench_settings  # noqa: E402
 
@@ -110,11 +114,27 @@ def run_phase(
     return phase
 
 
+RAW_CONNECTIONS: list[psycopg.Connection[Any]] = []
+
+
+def close_raw_connections() -> None:
+    while RAW_CONNECTIONS:
+        RAW_CONNECTIONS.pop().close()
+
+
+def library_store(url: str, schema: str, clients: int) -> EventStore:
+    """An event store on the library's default recorder, in a schema of its own."""
+    return EventStore(
+        url, schema=schema, pool_size=max(1, clients // 2), recorder=LibraryDefaultRecorder
+    )
+
+
 def raw_insert_worker(url: str) -> Callable[[int], Callable[[], str]]:
     payload = os.urandom(300)
 
     def make(_: int) -> Callable[[], str]:
         conn = psycopg.connect(url, autocommit=True)
+        RAW_CONNECTIONS.append(conn)
         sql = "INSERT INTO bench_raw (payload) VALUES (%s)"
 
         def work() -> str:
@@ -126,12 +146,32 @@ def raw_insert_worker(url: str) -> Callable[[int], Callable[[], str]]:
     return make
 
 
+class LibraryDefaultRecorder(TillrollRecorder):
+    """Tillroll's recorder with the library's own append path put back: `LOCK TABLE … IN
+    EXCLUSIVE MODE`, NOTIFY and the composite-type INSERT, pipelined in one transaction.
+    Only the append differs (no hash chain, no idempotency record): everything else in the
+    command path is the same code."""
+
+    insert_events = PostgresApplicationRecorder.insert_events  # type: ignore[assignment]
+    _insert_stored_events = PostgresApplicationRecorder._insert_stored_events
+    _fetch_ids_after_insert_events = PostgresApplicationRecorder._fetch_ids_after_insert_events
+
+
+def seed(store: EventStore, prices: dict[str, int]) -> None:
+    ctx = CommandContext(store)
+    for sku, cents in prices.items():
+        dispatch(CreateProduct(sku=sku, name=sku, price=MoneyIn(cents, "EUR")), ctx)
+        dispatch(ReceiveStock(sku, 10**9), ctx)
+
+
 def order_lines(rng: random.Random, prices: dict[str, int]) -> list[tuple[str, int, int]]:
     skus = rng.sample(sorted(prices), rng.randint(1, 3))
     return [(sku, 1, prices[sku]) for sku in skus]
 
 
-def in_process_worker(rt: Runtime, prices: dict[str, int]) -> Callable[[int], Callable[[], str]]:
+def in_process_worker(
+    store: EventStore, prices: dict[str, int]
+) -> Callable[[int], Callable[[], str]]:
     def make(i: int) -> Callable[[], str]:
         rng = random.Random(i)
         customer = uuid.uuid4()
@@ -140,7 +180,7 @@ def in_process_worker(rt: Runtime, prices: dict[str, int]) -> Callable[[int], Ca
         def work() -> str:
             lines = [LineIn(s, q, MoneyIn(c, "EUR")) for s, q, c in order_lines(rng, prices)]
             try:
-                dispatch(PlaceOrder(customer, lines, ADDRESS), CommandContext(rt.store, principal))
+                dispatch(PlaceOrder(customer, lines, ADDRESS), CommandContext(store, principal))
                 return "ok"
             except Conflict:
                 return "conflict"
@@ -219,7 +259,7 @@ def main() -> int:
     args = parser.parse_args()
     seconds = 2.0 if args.quick else args.seconds
 
-    rows: list[tuple[int, Phase, Phase, Phase]] = []
+    rows: list[tuple[int, Phase, Phase, Phase, Phase]] = []
     stack = contextlib.ExitStack()
     settings = stack.enter_context(
         bench_settings(
@@ -227,7 +267,7 @@ def main() -> int:
             getattr(args, "database_url", None),
             getattr(args, "redis_url", None),
             jwt_secret="bench-" + "x" * 40,
-            pg_pool_size=max(CLIENTS),
+            pg_pool_size=max(CLIENTS) // 2,  # grows to twice that under load
             run_projections=False,
         )
     )
@@ -243,9 +283,10 @@ def main() -> int:
             pg_version = conn.execute("SHOW server_version").fetchone()[0]
         prices = {f"SKU-{i:03d}": 100 + i for i in range(SKUS)}
         ctx = CommandContext(rt.store)
-        for sku, cents in prices.items():
-            dispatch(CreateProduct(sku=sku, name=sku, price=MoneyIn(cents, "EUR")), ctx)
-            dispatch(ReceiveStock(sku, 10**9), ctx)
+        seed(rt.store, prices)
+        library_schema = f"{settings.event_schema}_library"
+        library = library_store(url, library_schema, 4)
+        seed(library, prices)
         account = dispatch(
             OpenAccount("bench@example.com", "Bench", "customer", "bench-password"), ctx
         )
@@ -258,16 +299,24 @@ def main() -> int:
         ).json()["access_token"]
         assert account.account_id
         # warm-up: connections, prepared statements, caches
-        run_phase(4, 1.0, in_process_worker(rt, prices))
+        run_phase(4, 1.0, in_process_worker(rt.store, prices))
+        run_phase(4, 1.0, in_process_worker(library, prices))
+        library.close()
         run_phase(4, 1.0, http_worker(base, token, prices))
         for clients in CLIENTS:
+            # Connections stay within the server's limit: each phase closes what it opened.
             raw = run_phase(clients, seconds, raw_insert_worker(url))
-            engine = run_phase(clients, seconds, in_process_worker(rt, prices))
+            close_raw_connections()
+            engine = run_phase(clients, seconds, in_process_worker(rt.store, prices))
+            library = library_store(url, library_schema, clients)
+            run_phase(min(clients, 4), 0.5, in_process_worker(library, prices))  # its caches
+            default = run_phase(clients, seconds, in_process_worker(library, prices))
+            library.close()
             http = run_phase(clients, seconds, http_worker(base, token, prices))
-            rows.append((clients, raw, engine, http))
+            rows.append((clients, raw, engine, default, http))
             print(
                 f"{clients:>2} clients: raw {raw.rate:,.0f}/s  in-process {engine.rate:,.0f}/s"
-                f"  http {http.rate:,.0f}/s",
+                f"  library default {default.rate:,.0f}/s  http {http.rate:,.0f}/s",
                 file=sys.stderr,
             )
     finally:
@@ -288,15 +337,18 @@ def main() -> int:
         " on the same 2 cores as the server.",
         "",
         "| clients | raw INSERT commits/s | place-order in-process/s | ÷ raw | p50 / p99 ms |"
+        " on the library's default recorder/s | tillroll ÷ default |"
         " place-order HTTP/s | ÷ raw | p50 / p99 ms | conflicts / errors |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for clients, raw, engine, http in rows:
+    for clients, raw, engine, default, http in rows:
+        phases = (engine, default, http)
         lines.append(
             f"| {clients} | {raw.rate:,.0f} | {engine.rate:,.0f} | {engine.rate / raw.rate:.2f} |"
-            f" {engine.pct(50):.1f} / {engine.pct(99):.1f} | {http.rate:,.0f} |"
+            f" {engine.pct(50):.1f} / {engine.pct(99):.1f} | {default.rate:,.0f} |"
+            f" {engine.rate / max(default.rate, 1e-9):.1f} | {http.rate:,.0f} |"
             f" {http.rate / raw.rate:.2f} | {http.pct(50):.1f} / {http.pct(99):.1f} |"
-            f" {engine.conflicts + http.conflicts} / {engine.errors + http.errors} |"
+            f" {sum(p.conflicts for p in phases)} / {sum(p.errors for p in phases)} |"
         )
     lines.append("")
     table = "\n".join(lines)
