@@ -130,30 +130,33 @@ class TillrollRecorder(PostgresApplicationRecorder):
             "SELECT notification_id, xid::text::bigint AS xid FROM {t}"
             " WHERE notification_id = ANY(%s)"
         ).format(t=t)
+        # Output names differ from the columns (`log_xid`), so ORDER BY uses the index.
         columns = SQL(
-            "notification_id, originator_id, originator_version, topic, state,"
-            " xid::text::bigint AS xid"
+            "e.notification_id, e.originator_id, e.originator_version, e.topic, e.state,"
+            " e.xid::text::bigint AS log_xid"
         )
         horizon = SQL("(SELECT " + HORIZON + ")")
+        held = SQL(
+            "(SELECT e.xid FROM {t} AS e WHERE e.xid >= {h} ORDER BY e.xid LIMIT 1) IS NOT NULL"
+        ).format(t=t, h=horizon)
         # One statement, so one snapshot: the page and the head it is measured against
         # cannot disagree. `stop` bounds both (a scratch build stops at a given position).
         self._select_page = SQL(
-            "(SELECT 0 AS kind, {cols}, false AS held FROM {t}"
-            "  WHERE xid < {h} AND (xid, notification_id) > (%(ax)s::text::xid8, %(ap)s)"
-            "  AND (xid, notification_id) <= (%(sx)s::text::xid8, %(sp)s)"
-            "  AND (%(topics)s::text[] IS NULL OR topic = ANY(%(topics)s::text[]))"
-            "  ORDER BY xid, notification_id LIMIT %(limit)s) "
-            "UNION ALL (SELECT 1, head.*, EXISTS (SELECT 1 FROM {t} WHERE xid >= {h}) FROM"
-            " (SELECT 0) AS one LEFT JOIN (SELECT {cols} FROM {t}"
-            "  WHERE xid < {h} AND (xid, notification_id) <= (%(sx)s::text::xid8, %(sp)s)"
-            "  ORDER BY xid DESC, notification_id DESC LIMIT 1) AS head ON true) "
-            "ORDER BY kind, xid, notification_id"
-        ).format(t=t, cols=columns, h=horizon)
+            "(SELECT 0 AS kind, {cols}, false AS held FROM {t} AS e"
+            "  WHERE e.xid < {h} AND (e.xid, e.notification_id) > (%(ax)s::text::xid8, %(ap)s)"
+            "  AND (e.xid, e.notification_id) <= (%(sx)s::text::xid8, %(sp)s)"
+            "  AND (%(topics)s::text[] IS NULL OR e.topic = ANY(%(topics)s::text[]))"
+            "  ORDER BY e.xid, e.notification_id LIMIT %(limit)s) "
+            "UNION ALL (SELECT 1, head.*, {held} FROM"
+            " (SELECT 0) AS one LEFT JOIN (SELECT {cols} FROM {t} AS e"
+            "  WHERE e.xid < {h} AND (e.xid, e.notification_id) <= (%(sx)s::text::xid8, %(sp)s)"
+            "  ORDER BY e.xid DESC, e.notification_id DESC LIMIT 1) AS head ON true) "
+            "ORDER BY kind, log_xid, notification_id"
+        ).format(t=t, cols=columns, h=horizon, held=held)
         self._select_head = SQL(
-            "SELECT (SELECT notification_id FROM {t} WHERE xid < {h}"
-            "  ORDER BY xid DESC, notification_id DESC LIMIT 1) AS head,"
-            " EXISTS (SELECT 1 FROM {t} WHERE xid >= {h}) AS held"
-        ).format(t=t, h=horizon)
+            "SELECT (SELECT e.notification_id FROM {t} AS e WHERE e.xid < {h}"
+            "  ORDER BY e.xid DESC, e.notification_id DESC LIMIT 1) AS head, {held} AS held"
+        ).format(t=t, h=horizon, held=held)
         self._select_after = SQL(
             "SELECT count(*) AS n FROM {t}"
             " WHERE (xid, notification_id) > (%s::text::xid8, %s) AND xid < {h}"
@@ -348,7 +351,7 @@ class TillrollRecorder(PostgresApplicationRecorder):
         tail = rows.pop()
         events = []
         for row in rows:
-            self._xids.put(row["notification_id"], row["xid"])
+            self._xids.put(row["notification_id"], row["log_xid"])
             events.append(
                 Notification(
                     id=row["notification_id"],
@@ -362,10 +365,10 @@ class TillrollRecorder(PostgresApplicationRecorder):
             end = events[-1].id
         elif (
             tail["notification_id"] is not None
-            and LogKey(tail["xid"], tail["notification_id"]) > after
+            and LogKey(tail["log_xid"], tail["notification_id"]) > after
         ):
             # Fewer than asked for: every event up to the head (same snapshot) was seen.
-            self._xids.put(tail["notification_id"], tail["xid"])
+            self._xids.put(tail["notification_id"], tail["log_xid"])
             end = tail["notification_id"]
         else:
             end = after.position

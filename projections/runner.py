@@ -100,7 +100,7 @@ class ProjectionRunner:
         self.rebuild_batch = rebuild_batch
         self.retire_after = retire_after
         self._wake = {name: threading.Event() for name in self.classes}
-        self._held = dict.fromkeys(self.classes, False)
+        self._held: dict[str, bool] = {}  # per build: its last page saw events held back
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -131,23 +131,26 @@ class ProjectionRunner:
 
     def setup(self) -> None:
         """Tables for the catalog and every active build; a first build of each read model;
-        a new build where the code's version differs from the live one (blue/green deploy)."""
+        a new build where the code's version differs from the live one (blue/green deploy).
+
+        Only what is missing is created: DDL on a table in use (even `CREATE INDEX IF NOT
+        EXISTS`) locks it, and every process runs this at start, next to running runners."""
         with self.sql_pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('tillroll.projections.setup'))")
-            catalog.ensure_table(conn)
+            if conn.execute("SELECT to_regclass(%s)", (catalog.TABLE,)).fetchone()[0] is None:
+                catalog.ensure_table(conn)
+            created = []
             for name, cls in self.classes.items():
                 existing = catalog.list_builds(conn, name)
                 live = next((b for b in existing if b.state == LIVE), None)
                 if live is None:
-                    catalog.create_build(conn, cls, LIVE)
+                    created.append(catalog.create_build(conn, cls, LIVE))
                 elif live.version != cls.VERSION and not any(
                     b.state == BUILDING and b.version == cls.VERSION for b in existing
                 ):
-                    catalog.create_build(conn, cls, BUILDING)
-            for build in catalog.list_builds(conn):
-                cls = self.classes.get(build.name)
-                if cls is not None and build.version == cls.VERSION and build.state != RETIRED:
-                    self._create_tables(conn, self.bind(build))
+                    created.append(catalog.create_build(conn, cls, BUILDING))
+            for build in created:
+                self._create_tables(conn, self.bind(build))
 
     def _create_tables(self, conn: Any, projection: Projection) -> None:
         if isinstance(projection, SqlProjection):
@@ -199,7 +202,7 @@ class ProjectionRunner:
         """The next events in log order and the position to record after them (past the
         events of other topics too, when the page was not full)."""
         page = self.log.page(position, limit, stop=stop, topics=projection.topics())
-        self._held[projection.NAME] = page.held
+        self._held[projection.key] = page.held
         return list(page.events), page.end
 
     def _apply(self, projection: Projection, target: Any, notifications: Iterable[Any]) -> None:
@@ -214,17 +217,27 @@ class ProjectionRunner:
 
     def _step_sql(self, projection: SqlProjection, limit: int, stop: int | None) -> int:
         started = time.perf_counter()
-        with self.sql_pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            position = catalog.lock_position(conn, projection.NAME, projection.build)
+        with self.sql_pool.connection() as conn:
+            # Read the log before opening the write transaction: while that transaction is
+            # open its xid holds back every reader's horizon (docs/EVENT-LOG.md).
+            position = self.position_in(conn, projection)
+            conn.commit()
             notifications, new_position = self._batch(projection, position, limit, stop)
             if new_position == position:
                 return 0
             batch = SqlBatch()
             self._apply(projection, batch, notifications)
-            batch.flush(cur)
-            catalog.set_position(
-                conn, projection.NAME, projection.build, new_position, _rate(notifications, started)
-            )
+            with conn.transaction(), conn.cursor() as cur:
+                if catalog.lock_position(conn, projection.NAME, projection.build) != position:
+                    return 1  # another runner applied this batch first: look again
+                batch.flush(cur)
+                catalog.set_position(
+                    conn,
+                    projection.NAME,
+                    projection.build,
+                    new_position,
+                    _rate(notifications, started),
+                )
         return max(1, len(notifications))
 
     def _step_redis(self, projection: RedisProjection, limit: int, stop: int | None) -> int:
@@ -387,10 +400,17 @@ class ProjectionRunner:
         while not self._stopping.is_set():
             wake.clear()
             moved = 0
+            held = False
             try:
+                # The live build first (older number). A build under way advances in the
+                # same small steps, so the live one is never more than a step behind.
                 for build in self.active(name):
-                    limit = self.rebuild_batch if build.state == BUILDING else self.batch_size
-                    moved += self.step(self.bind(build), limit)
+                    projection = self.bind(build)
+                    try:
+                        moved += self.step(projection, self.batch_size)
+                    except LookupError:
+                        continue  # dropped meanwhile (a rebuild started over): not an error
+                    held = held or self._held.get(projection.key, False)
                 if not moved:
                     self.switch_if_caught_up(name)
                     self.retire_old(name)
@@ -406,7 +426,7 @@ class ProjectionRunner:
                 backoff = min(backoff * 2, 30.0)
                 continue
             if not moved:
-                wake.wait(HELD_POLL if self._held[name] else 1.0)
+                wake.wait(HELD_POLL if held else 1.0)
 
     def _record_failure(self, name: str, failure: ProjectionFailed) -> None:
         log.error("read model %s stopped: %s", name, failure)

@@ -1,0 +1,513 @@
+"""Reads per second of the Redis read models over HTTP — product card, stock level, order
+status — next to a bare Litestar route returning a constant msgspec Struct, served by the
+same uvicorn in the same configuration, all in one run on the same machine.
+
+    python tests/bench/bench_queries.py --seconds 10 [--workers N]
+
+`tillroll serve` runs in a child process over servers of its own (embedded unless URLs are
+given); the bare app is this module, served by `--serve-bare` exactly as `tillroll serve`
+serves the API: `uvicorn.run` of the app object with one worker, the import-string factory
+with `--workers N` (same host, log level, no access log). Load comes from `wrk -t2 -c64
+--latency`, one route at a time after a one-second warm-up; the stock level and the order
+are read with a staff and the owning customer's token, the product card anonymously. Every
+route is checked for a 200 before it is measured, and any non-2xx answer or socket error
+under load is reported as an error (the figures are then not written). Two reference rows
+split the gap: the bare route with `sync_to_thread=True` (the thread hop every tillroll
+read handler takes) and tillroll's own `GET /health` (its middleware, no I/O).
+
+Not part of the test suite. Prints a table and appends it, with this command, to
+docs/BENCHMARKS.md under "## Queries (Redis read models) vs a bare Litestar route" (unless
+--no-write). Needs `wrk` on the PATH (Debian: `apt-get install wrk`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import msgspec  # noqa: E402
+import psutil  # noqa: E402
+from litestar import Litestar, get  # noqa: E402
+
+from commands.bus import dispatch  # noqa: E402
+from commands.catalog import CreateProduct  # noqa: E402
+from commands.context import CommandContext  # noqa: E402
+from commands.identity import OpenAccount  # noqa: E402
+from commands.inventory import ReceiveStock  # noqa: E402
+from commands.messages import MoneyIn  # noqa: E402
+from infra.runtime import Runtime  # noqa: E402
+from infra.settings import Settings  # noqa: E402
+from tests.bench.bench_commands import free_port  # noqa: E402
+from tests.bench.harness import bench_settings  # noqa: E402
+
+HEADING = "## Queries (Redis read models) vs a bare Litestar route"
+CONNECTIONS = 64
+THREADS = 2
+PASSWORD = "bench-password"
+ADDRESS = {
+    "name": "Bench",
+    "line1": "1 Main St",
+    "city": "Berlin",
+    "postal_code": "10115",
+    "country": "DE",
+}
+
+
+# -- the bare app --------------------------------------------------------------------------
+class Constant(msgspec.Struct):
+    sku: str
+    name: str
+    price: int
+    currency: str
+    available: int
+    in_stock: bool
+
+
+CONSTANT = Constant("BARE-1", "A constant", 1999, "EUR", 42, True)
+
+
+@get("/constant")
+async def constant() -> Constant:
+    return CONSTANT
+
+
+@get("/constant-sync", sync_to_thread=True)
+def constant_sync() -> Constant:
+    return CONSTANT
+
+
+def bare_app() -> Litestar:
+    """A Litestar app with no middleware, no auth and no dependencies."""
+    return Litestar(route_handlers=[constant, constant_sync])
+
+
+def serve_bare(port: int, workers: int) -> int:
+    """Serve the bare app the way infra/cli `cmd_serve` serves tillroll's."""
+    import uvicorn
+
+    options: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "log_level": "warning",
+        "access_log": False,
+    }
+    if workers <= 1:
+        uvicorn.run(bare_app(), **options)
+    else:
+        uvicorn.run("tests.bench.bench_queries:bare_app", factory=True, workers=workers, **options)
+    return 0
+
+
+# -- servers -------------------------------------------------------------------------------
+def wait_until_up(proc: subprocess.Popen[bytes], url: str, what: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} before answering")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"{what} did not start")
+
+
+def start_tillroll(
+    settings: Settings, port: int, workers: int = 1, log: IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
+    """`tillroll serve` in a child process on these settings (as bench_commands does), with
+    `--workers`; its output goes to `log` if given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
+    env.update(settings.as_env(), TILLROLL_DEMO="0", TILLROLL_LOG_LEVEL="WARNING")
+    env["PYTHONPATH"] = str(ROOT)
+    argv = [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)]
+    argv += ["--workers", str(workers)]
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=log)
+    wait_until_up(proc, f"http://127.0.0.1:{port}/health", "tillroll serve")
+    return proc
+
+
+def start_bare(port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
+    env["PYTHONPATH"] = str(ROOT)
+    argv = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", "--port", str(port)]
+    argv += ["--workers", str(workers)]
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT)
+    wait_until_up(proc, f"http://127.0.0.1:{port}/constant", "the bare app")
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its children (uvicorn workers)."""
+    total = 0.0
+    try:
+        parent = psutil.Process(pid)
+        for proc in [parent, *parent.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+    except psutil.NoSuchProcess:
+        pass
+    return total
+
+
+def login(base: str, email: str, password: str) -> str:
+    response = httpx.post(
+        f"{base}/v1/auth/login", json={"email": email, "password": password}, timeout=30
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"login as {email}: {response.status_code} {response.text}")
+    token: str = response.json()["access_token"]
+    return token
+
+
+def read_until_caught_up(
+    url: str, position: int, headers: dict[str, str] | None = None, timeout: float = 60
+) -> httpx.Response:
+    """GET url?min_position=position, again while the read model answers 503 (behind)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(url, params={"min_position": position}, headers=headers, timeout=30)
+        if response.status_code != 503 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.2)
+
+
+# -- wrk -----------------------------------------------------------------------------------
+_TO_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+_TIME = r"([0-9]+(?:\.[0-9]+)?)(us|ms|s|m|h)"
+
+
+def to_ms(value: str, unit: str) -> float:
+    return float(value) * _TO_MS[unit]
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    rate: float
+    p50: float
+    p99: float
+    non_2xx: int
+    socket_errors: int
+    cpu_us_per_request: float = 0.0
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + self.socket_errors
+
+
+def parse_wrk(output: str) -> WrkResult:
+    """Parse `wrk --latency` output; times come as us, ms, s (m, h) and are turned into ms."""
+    percentiles = {
+        float(m.group(1)): to_ms(m.group(2), m.group(3))
+        for m in re.finditer(rf"^\s*([0-9.]+)%\s+{_TIME}\s*$", output, re.MULTILINE)
+    }
+    total = re.search(rf"^\s*([0-9]+) requests in {_TIME}", output, re.MULTILINE)
+    rate = re.search(r"^Requests/sec:\s+([0-9.]+)", output, re.MULTILINE)
+    if total is None or rate is None or 50.0 not in percentiles or 99.0 not in percentiles:
+        raise RuntimeError(f"could not parse wrk's output:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+([0-9]+)", output)
+    sockets = re.search(
+        r"Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), timeout ([0-9]+)",
+        output,
+    )
+    return WrkResult(
+        requests=int(total.group(1)),
+        seconds=to_ms(total.group(2), total.group(3)) / 1000,
+        rate=float(rate.group(1)),
+        p50=percentiles[50.0],
+        p99=percentiles[99.0],
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(n) for n in sockets.groups()) if sockets else 0,
+    )
+
+
+def run_wrk(url: str, seconds: float, headers: dict[str, str], server_pid: int) -> WrkResult:
+    argv = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s"]
+    argv += ["--latency"]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    cpu_before = cpu_seconds(server_pid)
+    done = subprocess.run([*argv, url], capture_output=True, text=True, check=False)
+    cpu = cpu_seconds(server_pid) - cpu_before
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    result = parse_wrk(done.stdout)
+    result.cpu_us_per_request = cpu / max(result.requests, 1) * 1e6
+    return result
+
+
+@dataclass
+class Target:
+    label: str
+    url: str
+    headers: dict[str, str]
+    pid: int
+    bare: bool = False
+
+
+def check_target(target: Target) -> None:
+    """One request first: the route must answer 200 with these headers, or nothing is timed."""
+    response = httpx.get(target.url, headers=target.headers, timeout=10)
+    if response.status_code != 200:
+        raise RuntimeError(
+            f"{target.label}: {response.status_code} before the load, not 200: {response.text}"
+        )
+
+
+# -- seeding -------------------------------------------------------------------------------
+@dataclass
+class Seeded:
+    sku: str
+    staff_token: str
+    customer_token: str
+    order_id: str
+
+
+def seed(rt: Runtime, base: str) -> Seeded:
+    """20 products with stock, a staff and a customer account, and one order over HTTP; then
+    wait until every read model the routes use has caught up with it."""
+    ctx = CommandContext(rt.store)
+    prices = {f"QRY-{i:03d}": 500 + i for i in range(20)}
+    for sku, cents in prices.items():
+        dispatch(
+            CreateProduct(
+                sku=sku,
+                name=f"Query bench product {sku}",
+                price=MoneyIn(cents, "EUR"),
+                description="A product for the query benchmark",
+                category="bench",
+                tags=["bench", "query"],
+            ),
+            ctx,
+        )
+        dispatch(ReceiveStock(sku, 1000, "bench stock"), ctx)
+    for email, role in (("staff@bench.example", "staff"), ("shopper@bench.example", "customer")):
+        dispatch(OpenAccount(email, email.split("@")[0], role, PASSWORD), ctx)
+    staff = login(base, "staff@bench.example", PASSWORD)
+    customer = login(base, "shopper@bench.example", PASSWORD)
+    sku = "QRY-007"
+    response = httpx.post(
+        f"{base}/v1/orders",
+        headers={"Authorization": f"Bearer {customer}", "Idempotency-Key": uuid.uuid4().hex},
+        json={
+            "lines": [
+                {
+                    "sku": sku,
+                    "quantity": 2,
+                    "unit_price": {"amount": prices[sku], "currency": "EUR"},
+                }
+            ],
+            "shipping_address": ADDRESS,
+        },
+        timeout=30,
+    )
+    if response.status_code != 201:
+        raise RuntimeError(f"placing the order: {response.status_code} {response.text}")
+    order_id: str = response.json()["order_id"]
+    head = rt.store.head()
+    for path, token in (
+        (f"/v1/products/{sku}", None),
+        (f"/v1/inventory/{sku}", staff),
+        (f"/v1/orders/{order_id}", customer),
+    ):
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        caught = read_until_caught_up(base + path, head, headers)
+        if caught.status_code != 200:
+            raise RuntimeError(f"{path} did not catch up: {caught.status_code} {caught.text}")
+    return Seeded(sku, staff, customer, order_id)
+
+
+# -- the report ----------------------------------------------------------------------------
+def append_to_section(
+    heading: str, text: str, path: Path = ROOT / "docs" / "BENCHMARKS.md"
+) -> None:
+    """Add `text` at the end of the `## ` section called `heading`; the section is created at
+    the end of the file if there is none yet."""
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    if start is None:
+        path.write_text("".join(lines).rstrip("\n") + f"\n\n{heading}\n\n{text.rstrip()}\n")
+        return
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    before = "".join(lines[:end]).rstrip("\n") + f"\n\n{text.rstrip()}\n"
+    after = "".join(lines[end:])
+    path.write_text(before + (f"\n{after}" if after else ""))
+
+
+def server_stack() -> str:
+    """What serves HTTP here: uvicorn picks uvloop and httptools only when installed."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    versions = {p: importlib.metadata.version(p) for p in ("uvicorn", "litestar")}
+    return f"uvicorn {versions['uvicorn']} ({loop}, {http}), Litestar {versions['litestar']}"
+
+
+def wrk_version() -> str:
+    done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    found = re.search(r"wrk\s+(\S+)", done.stdout + done.stderr)
+    return found.group(1) if found else "?"
+
+
+@dataclass
+class Servers:
+    rt: Runtime
+    base: str
+    pid: int
+    bare_base: str
+    bare_pid: int
+
+
+@contextlib.contextmanager
+def servers(settings: Settings, workers: int) -> Iterator[Servers]:
+    """The runtime (for seeding), tillroll serve and the bare app; all stopped on the way out."""
+    rt = Runtime.open(settings)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        port, bare_port = free_port(), free_port()
+        procs.append(start_tillroll(settings, port, workers))
+        procs.append(start_bare(bare_port, workers))
+        yield Servers(
+            rt,
+            f"http://127.0.0.1:{port}",
+            procs[0].pid,
+            f"http://127.0.0.1:{bare_port}",
+            procs[1].pid,
+        )
+    finally:
+        for proc in procs:
+            stop(proc)
+        rt.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="per route (default 10)")
+    parser.add_argument("--workers", type=int, default=1, help="API processes (default 1)")
+    parser.add_argument("--database-url")
+    parser.add_argument("--redis-url")
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        return serve_bare(args.port, args.workers)
+    if shutil.which("wrk") is None:
+        print("bench_queries: wrk is not on the PATH (apt-get install wrk)", file=sys.stderr)
+        return 2
+
+    rows: list[tuple[Target, WrkResult]] = []
+    with (
+        bench_settings(
+            "qry", args.database_url, args.redis_url, jwt_secret="bench-" + "x" * 40
+        ) as settings,
+        servers(settings, args.workers) as up,
+    ):
+        base, pid, bare_base, bare_pid = up.base, up.pid, up.bare_base, up.bare_pid
+        seeded = seed(up.rt, base)
+        staff = {"Authorization": f"Bearer {seeded.staff_token}"}
+        customer = {"Authorization": f"Bearer {seeded.customer_token}"}
+        targets = [
+            Target("bare Litestar route (async)", f"{bare_base}/constant", {}, bare_pid, True),
+            Target("*bare route, sync_to_thread*", f"{bare_base}/constant-sync", {}, bare_pid),
+            Target("*tillroll `GET /health`*", f"{base}/health", {}, pid),
+            Target("`GET /v1/products/{sku}` (card)", f"{base}/v1/products/{seeded.sku}", {}, pid),
+            Target(
+                "`GET /v1/inventory/{sku}` (stock, staff)",
+                f"{base}/v1/inventory/{seeded.sku}",
+                staff,
+                pid,
+            ),
+            Target(
+                "`GET /v1/orders/{id}` (order, owner)",
+                f"{base}/v1/orders/{seeded.order_id}",
+                customer,
+                pid,
+            ),
+        ]
+        for target in targets:
+            check_target(target)
+            run_wrk(target.url, 1, target.headers, target.pid)  # warm-up
+            result = run_wrk(target.url, args.seconds, target.headers, target.pid)
+            rows.append((target, result))
+            print(
+                f"{target.label}: {result.rate:,.0f} req/s  p50 {result.p50:.2f} ms"
+                f"  p99 {result.p99:.2f} ms  errors {result.errors}",
+                file=sys.stderr,
+            )
+
+    bare = next(result for target, result in rows if target.bare)
+    errors = sum(result.errors for _, result in rows)
+    command = f"python tests/bench/bench_queries.py --seconds {args.seconds:g}" + (
+        f" --workers {args.workers}" if args.workers != 1 else ""
+    )
+    lines = [
+        f"### Queries — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"`{command}` — {os.cpu_count()} cores, Python {platform.python_version()},"
+        f" {server_stack()}, {args.workers} API worker(s) for both apps; wrk {wrk_version()}"
+        f" `-t{THREADS} -c{CONNECTIONS} -d{max(1, round(args.seconds))}s --latency`, one route"
+        " at a time, on the same cores as the servers. Server CPU is the serving processes'"
+        " user + system time over the run ÷ requests.",
+        "",
+        "| route | req/s | p50 ms | p99 ms | ÷ bare req/s | server CPU µs/req | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for target, result in rows:
+        lines.append(
+            f"| {target.label} | {result.rate:,.0f} | {result.p50:.2f} | {result.p99:.2f} |"
+            f" {result.rate / bare.rate:.2f} | {result.cpu_us_per_request:,.0f} |"
+            f" {result.errors} |"
+        )
+    lines.append("")
+    table = "\n".join(lines)
+    print(table)
+    if errors:
+        print(
+            f"bench_queries: {errors} non-2xx responses or socket errors under load; these"
+            " figures are not valid and were not written",
+            file=sys.stderr,
+        )
+        return 1
+    if not args.no_write:
+        append_to_section(HEADING, table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
