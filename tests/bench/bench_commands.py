@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
 import os
 import platform
 import random
@@ -223,18 +224,71 @@ def http_worker(
     return make
 
 
+def _process_phase(
+    url: str,
+    schema: str,
+    prices: dict[str, int],
+    clients: int,
+    seconds: float,
+    barrier: Any,
+    results: Any,
+) -> None:
+    """One process of a multi-process phase: its own store (pools, caches), its clients."""
+    store = EventStore(url, schema=schema, pool_size=max(2, clients))
+    try:
+        run_phase(min(clients, 4), 0.5, in_process_worker(store, prices))  # warm caches
+        barrier.wait()
+        phase = run_phase(clients, seconds, in_process_worker(store, prices))
+        results.put((phase.ok, phase.conflicts, phase.errors, phase.seconds, phase.latencies))
+    finally:
+        store.close()
+
+
+def processes_phase(
+    url: str, schema: str, prices: dict[str, int], clients: int, seconds: float, processes: int
+) -> Phase:
+    """The engine in several processes (as `tillroll serve --workers N` runs it), clients
+    spread over them; one Python process is bound to one core by the GIL."""
+    ctx = multiprocessing.get_context("spawn")
+    count = max(1, min(processes, clients))
+    barrier, results = ctx.Barrier(count), ctx.Queue()
+    shares = [clients // count + (1 if i < clients % count else 0) for i in range(count)]
+    children = [
+        ctx.Process(
+            target=_process_phase, args=(url, schema, prices, share, seconds, barrier, results)
+        )
+        for share in shares
+    ]
+    for child in children:
+        child.start()
+    phase = Phase()
+    for _ in children:
+        ok, conflicts, errors, took, latencies = results.get(timeout=seconds + 120)
+        phase.ok += ok
+        phase.conflicts += conflicts
+        phase.errors += errors
+        phase.seconds = max(phase.seconds, took)
+        phase.latencies += latencies
+    for child in children:
+        child.join()
+    return phase
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def start_server(settings: Any, port: int) -> subprocess.Popen[bytes]:
+def start_server(settings: Any, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
     env.update(settings.as_env(), TILLROLL_DEMO="0", TILLROLL_LOG_LEVEL="WARNING")
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)], env=env, cwd=ROOT
+        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)]
+        + (["--workers", str(workers)] if workers > 1 else []),
+        env=env,
+        cwd=ROOT,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -256,10 +310,16 @@ def main() -> int:
     parser.add_argument("--database-url")
     parser.add_argument("--redis-url")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="engine processes for the spread phase (2)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="API processes of the HTTP phase (default 1)"
+    )
     args = parser.parse_args()
     seconds = 2.0 if args.quick else args.seconds
 
-    rows: list[tuple[int, Phase, Phase, Phase, Phase]] = []
+    rows: list[tuple[int, Phase, Phase, Phase, Phase, Phase]] = []
     stack = contextlib.ExitStack()
     settings = stack.enter_context(
         bench_settings(
@@ -291,7 +351,7 @@ def main() -> int:
             OpenAccount("bench@example.com", "Bench", "customer", "bench-password"), ctx
         )
         port = free_port()
-        server = start_server(settings, port)
+        server = start_server(settings, port, args.workers)
         base = f"http://127.0.0.1:{port}"
         token = httpx.post(
             f"{base}/v1/auth/login",
@@ -308,14 +368,18 @@ def main() -> int:
             raw = run_phase(clients, seconds, raw_insert_worker(url))
             close_raw_connections()
             engine = run_phase(clients, seconds, in_process_worker(rt.store, prices))
+            spread = processes_phase(
+                url, settings.event_schema, prices, clients, seconds, args.processes
+            )
             library = library_store(url, library_schema, clients)
             run_phase(min(clients, 4), 0.5, in_process_worker(library, prices))  # its caches
             default = run_phase(clients, seconds, in_process_worker(library, prices))
             library.close()
             http = run_phase(clients, seconds, http_worker(base, token, prices))
-            rows.append((clients, raw, engine, default, http))
+            rows.append((clients, raw, engine, spread, default, http))
             print(
                 f"{clients:>2} clients: raw {raw.rate:,.0f}/s  in-process {engine.rate:,.0f}/s"
+                f"  in {args.processes} processes {spread.rate:,.0f}/s"
                 f"  library default {default.rate:,.0f}/s  http {http.rate:,.0f}/s",
                 file=sys.stderr,
             )
@@ -326,8 +390,11 @@ def main() -> int:
         rt.close()
         stack.close()
 
-    command = "python tests/bench/bench_commands.py" + (
-        " --quick" if args.quick else f" --seconds {seconds:g}"
+    command = (
+        "python tests/bench/bench_commands.py"
+        + (" --quick" if args.quick else f" --seconds {seconds:g}")
+        + (f" --workers {args.workers}" if args.workers != 1 else "")
+        + (f" --processes {args.processes}" if args.processes != 2 else "")
     )
     lines = [
         f"### Place-order commands — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
@@ -337,15 +404,18 @@ def main() -> int:
         " on the same 2 cores as the server.",
         "",
         "| clients | raw INSERT commits/s | place-order in-process/s | ÷ raw | p50 / p99 ms |"
+        f" in {args.processes} processes/s | ÷ raw |"
         " on the library's default recorder/s | tillroll ÷ default |"
         " place-order HTTP/s | ÷ raw | p50 / p99 ms | conflicts / errors |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        " ---: |",
     ]
-    for clients, raw, engine, default, http in rows:
-        phases = (engine, default, http)
+    for clients, raw, engine, spread, default, http in rows:
+        phases = (engine, spread, default, http)
         lines.append(
             f"| {clients} | {raw.rate:,.0f} | {engine.rate:,.0f} | {engine.rate / raw.rate:.2f} |"
-            f" {engine.pct(50):.1f} / {engine.pct(99):.1f} | {default.rate:,.0f} |"
+            f" {engine.pct(50):.1f} / {engine.pct(99):.1f} |"
+            f" {spread.rate:,.0f} | {spread.rate / raw.rate:.2f} | {default.rate:,.0f} |"
             f" {engine.rate / max(default.rate, 1e-9):.1f} | {http.rate:,.0f} |"
             f" {http.rate / raw.rate:.2f} | {http.pct(50):.1f} / {http.pct(99):.1f} |"
             f" {sum(p.conflicts for p in phases)} / {sum(p.errors for p in phases)} |"

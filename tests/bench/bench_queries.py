@@ -7,13 +7,16 @@ same uvicorn in the same configuration, all in one run on the same machine.
 `tillroll serve` runs in a child process over servers of its own (embedded unless URLs are
 given); the bare app is this module, served by `--serve-bare` exactly as `tillroll serve`
 serves the API: `uvicorn.run` of the app object with one worker, the import-string factory
-with `--workers N` (same host, log level, no access log). Load comes from `wrk -t2 -c64
---latency`, one route at a time after a one-second warm-up; the stock level and the order
-are read with a staff and the owning customer's token, the product card anonymously. Every
-route is checked for a 200 before it is measured, and any non-2xx answer or socket error
-under load is reported as an error (the figures are then not written). Two reference rows
-split the gap: the bare route with `sync_to_thread=True` (the thread hop every tillroll
-read handler takes) and tillroll's own `GET /health` (its middleware, no I/O).
+with `--workers N` (same host, log level, HTTP protocol class, no access log). Load comes
+from `wrk -t2 -c64 --latency`, one route at a time after a one-second warm-up; the stock
+level and the order are read with a staff and the owning customer's token, the product card
+anonymously. Every route is checked for a 200 before it is measured, and any non-2xx answer
+or socket error under load is reported as an error (the figures are then not written). Two
+reference rows split the gap: the bare route with `sync_to_thread=True` (the thread hop
+every tillroll read handler takes) and tillroll's own `GET /health` (its middleware, no
+I/O). With several workers the table also shows how the CPU was split between them: wrk's
+keep-alive connections stay with the worker that accepted them, and uvicorn's workers share
+one listening socket, so one worker may end up with all of them.
 
 Not part of the test suite. Prints a table and appends it, with this command, to
 docs/BENCHMARKS.md under "## Queries (Redis read models) vs a bare Litestar route" (unless
@@ -35,7 +38,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -54,6 +57,7 @@ from commands.context import CommandContext  # noqa: E402
 from commands.identity import OpenAccount  # noqa: E402
 from commands.inventory import ReceiveStock  # noqa: E402
 from commands.messages import MoneyIn  # noqa: E402
+from infra.cli import NO_DELAY_HTTP  # noqa: E402
 from infra.runtime import Runtime  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from tests.bench.bench_commands import free_port  # noqa: E402
@@ -109,6 +113,7 @@ def serve_bare(port: int, workers: int) -> int:
         "port": port,
         "log_level": "warning",
         "access_log": False,
+        "http": NO_DELAY_HTTP,  # the HTTP protocol `tillroll serve` gives uvicorn
     }
     if workers <= 1:
         uvicorn.run(bare_app(), **options)
@@ -168,18 +173,21 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and all its children (uvicorn workers)."""
-    total = 0.0
-    try:
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of a process and of each of its children (uvicorn workers)."""
+    found: dict[int, float] = {}
+    with contextlib.suppress(psutil.NoSuchProcess):
         parent = psutil.Process(pid)
         for proc in [parent, *parent.children(recursive=True)]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 times = proc.cpu_times()
-                total += times.user + times.system
-    except psutil.NoSuchProcess:
-        pass
-    return total
+                found[proc.pid] = times.user + times.system
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its children."""
+    return sum(cpu_by_process(pid).values())
 
 
 def login(base: str, email: str, password: str) -> str:
@@ -223,6 +231,8 @@ class WrkResult:
     non_2xx: int
     socket_errors: int
     cpu_us_per_request: float = 0.0
+    worker_shares: list[float] = field(default_factory=list)
+    """Busiest first: each child process's share of the serving CPU (with --workers N)."""
 
     @property
     def errors(self) -> int:
@@ -260,13 +270,16 @@ def run_wrk(url: str, seconds: float, headers: dict[str, str], server_pid: int) 
     argv += ["--latency"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    cpu_before = cpu_seconds(server_pid)
+    before = cpu_by_process(server_pid)
     done = subprocess.run([*argv, url], capture_output=True, text=True, check=False)
-    cpu = cpu_seconds(server_pid) - cpu_before
+    used = {p: t - before.get(p, 0.0) for p, t in cpu_by_process(server_pid).items()}
+    cpu = sum(used.values())
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
     result = parse_wrk(done.stdout)
     result.cpu_us_per_request = cpu / max(result.requests, 1) * 1e6
+    workers = sorted((t for p, t in used.items() if p != server_pid), reverse=True)
+    result.worker_shares = [t / cpu for t in workers] if cpu else []
     return result
 
 
@@ -472,6 +485,7 @@ def main() -> int:
             )
 
     bare = next(result for target, result in rows if target.bare)
+    split = args.workers > 1
     errors = sum(result.errors for _, result in rows)
     command = f"python tests/bench/bench_queries.py --seconds {args.seconds:g}" + (
         f" --workers {args.workers}" if args.workers != 1 else ""
@@ -485,14 +499,16 @@ def main() -> int:
         " at a time, on the same cores as the servers. Server CPU is the serving processes'"
         " user + system time over the run ÷ requests.",
         "",
-        "| route | req/s | p50 ms | p99 ms | ÷ bare req/s | server CPU µs/req | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| route | req/s | p50 ms | p99 ms | ÷ bare req/s | server CPU µs/req | errors |"
+        + (" CPU split between the workers |" if split else ""),
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if split else ""),
     ]
     for target, result in rows:
+        shares = " / ".join(f"{share:.0%}" for share in result.worker_shares[: args.workers])
         lines.append(
             f"| {target.label} | {result.rate:,.0f} | {result.p50:.2f} | {result.p99:.2f} |"
             f" {result.rate / bare.rate:.2f} | {result.cpu_us_per_request:,.0f} |"
-            f" {result.errors} |"
+            f" {result.errors} |" + (f" {shares} |" if split else "")
         )
     lines.append("")
     table = "\n".join(lines)

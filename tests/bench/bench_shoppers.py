@@ -7,8 +7,9 @@ load: no SKU was oversold, and every stock read model equals its aggregate.
     python tests/bench/bench_shoppers.py --quick      # 50 shoppers, 10 s, nothing written
 
 `tillroll serve` (with `--workers`) runs in a child process over servers of its own
-(embedded unless URLs are given); the shoppers run in this process on one asyncio loop and
-one shared httpx.AsyncClient with a connection for each of them, on the same cores.
+(embedded unless URLs are given); the shoppers run in this process on one asyncio loop, on
+the same cores, with a keep-alive connection each: httpx.AsyncClients shared by groups of
+ten shoppers (see PER_CLIENT for why not one client for all).
 
 - **Accounts.** There is no registration route yet, so the customers are opened before the
   clock starts through the commands layer (`OpenAccount`, what `tillroll users create`
@@ -81,9 +82,18 @@ from tests.bench.harness import bench_settings  # noqa: E402
 HEADING = "## 400 shoppers"
 PASSWORD = "shopper-password"
 SKUS = 60
-LOW_STOCK = {"SHOP-007": 30, "SHOP-042": 30}
+LOW_STOCK = {"SHOP-007": 12, "SHOP-042": 12}
 PLENTY = 100_000
 TIMEOUT = 10.0
+# Shoppers per httpx client (each client has a connection per shopper). One client for all
+# would do, but httpcore 1.0's pool matches waiting requests to connections in
+# O(requests x connections): with 400 connections in one pool the load generator spent
+# ~3 ms of CPU a request on that alone and capped near 300 requests/s; pools of 10 do not.
+PER_CLIENT = 10
+# Idle connections are dropped by the client before uvicorn drops them (after 5 s, httpx's
+# default too): with equal timeouts a request can go out on a connection the server is
+# closing, and fail with a ReadError that is the load generator's doing, not the API's.
+KEEPALIVE = 3.0
 COLOURS = ["red", "blue", "green", "black", "white", "oak", "steel", "linen"]
 THINGS = ["mug", "tee", "notebook", "bottle", "cap", "scarf", "lamp", "bag"]
 CATEGORIES = ["kitchen", "apparel", "stationery", "outdoor", "home"]
@@ -191,7 +201,6 @@ def pct(values: list[float], q: float) -> float:
 
 @dataclass
 class Run:
-    client: httpx.AsyncClient
     staff: dict[str, str]
     prices: dict[str, int]
     stop_at: float = 0.0
@@ -209,6 +218,7 @@ class Run:
 
     async def call(
         self,
+        client: httpx.AsyncClient,
         route: str,
         method: str,
         url: str,
@@ -221,7 +231,7 @@ class Run:
         stats.requests += 1
         started = time.perf_counter()
         try:
-            response = await self.client.request(method, url, headers=headers, **kwargs)
+            response = await client.request(method, url, headers=headers, **kwargs)
         except httpx.TimeoutException as exc:
             self.unanswered[route] += 1
             self.error(route, "timeout", repr(exc))
@@ -258,8 +268,9 @@ async def loop_lag(stop_at: float, lags: list[float]) -> None:
 
 # -- a shopper -----------------------------------------------------------------------------
 class Shopper:
-    def __init__(self, run: Run, token: str, seed: int) -> None:
+    def __init__(self, run: Run, client: httpx.AsyncClient, token: str, seed: int) -> None:
         self.run = run
+        self.client = client
         self.auth = {"Authorization": f"Bearer {token}"}
         self.rng = random.Random(seed)
         self.considering: dict[str, int] = {}  # sku -> price on the card the shopper saw
@@ -279,6 +290,9 @@ class Shopper:
             else:
                 self.run.actions["checkout"] += 1
                 await self.checkout()
+
+    async def call(self, route: str, method: str, url: str, **kwargs: Any) -> httpx.Response | None:
+        return await self.run.call(self.client, route, method, url, **kwargs)
 
     def consider(self, sku: str, cents: int) -> None:
         self.considering.pop(sku, None)
@@ -313,12 +327,12 @@ class Shopper:
         return params
 
     async def card(self, sku: str) -> None:
-        response = await self.run.call(CARD, "GET", f"/v1/products/{sku}")
+        response = await self.call(CARD, "GET", f"/v1/products/{sku}")
         if response is not None:
             self.consider(sku, response.json()["price"]["amount"])
 
     async def browse(self) -> None:
-        response = await self.run.call(SEARCH, "GET", "/v1/products", params=self.search_params())
+        response = await self.call(SEARCH, "GET", "/v1/products", params=self.search_params())
         if response is None:
             return
         items = response.json()["items"]
@@ -327,7 +341,7 @@ class Shopper:
 
     async def cart(self) -> None:
         for sku in self.picks():
-            await self.run.call(STOCK, "GET", f"/v1/inventory/{sku}", headers=self.run.staff)
+            await self.call(STOCK, "GET", f"/v1/inventory/{sku}", headers=self.run.staff)
             await self.card(sku)
 
     async def checkout(self) -> None:
@@ -344,7 +358,7 @@ class Shopper:
             "shipping_address": ADDRESS,
         }
         headers = {**self.auth, "Idempotency-Key": uuid.uuid4().hex}
-        response = await run.call(PLACE, "POST", "/v1/orders", headers=headers, json=body)
+        response = await self.call(PLACE, "POST", "/v1/orders", headers=headers, json=body)
         self.considering.clear()
         if response is None:
             return
@@ -355,7 +369,7 @@ class Shopper:
         run.placed += 1
         for sku, quantity, _ in lines:
             run.sold[sku] += quantity
-        order = await run.call(
+        order = await self.call(
             ORDER,
             "GET",
             f"/v1/orders/{placed['order_id']}",
@@ -459,6 +473,7 @@ class Outcome:
     lags: list[float]
     server_cores: float
     client_cores: float
+    machine_busy: float
     checks: list[StockCheck]
     differences: list[str]
     catch_up_seconds: float
@@ -473,19 +488,35 @@ async def shop(
     emails: list[str],
     seconds: float,
 ) -> Outcome:
-    limits = httpx.Limits(max_connections=len(emails) + 16, max_keepalive_connections=None)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=TIMEOUT) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=base,
+                    limits=httpx.Limits(
+                        max_connections=PER_CLIENT,
+                        max_keepalive_connections=None,
+                        keepalive_expiry=KEEPALIVE,
+                    ),
+                    timeout=TIMEOUT,
+                )
+            )
+            for _ in range(-(-len(emails) // PER_CLIENT))
+        ]
+        client = clients[0]
         print(f"logging {len(emails)} shoppers in ...", file=sys.stderr)
         tokens = await log_in(client, ["staff@bench.example", *emails])
         run = Run(
-            client,
             staff={"Authorization": f"Bearer {tokens[0]}"},
             prices={p.sku: p.cents for p in products},
         )
-        shoppers = [Shopper(run, token, i) for i, token in enumerate(tokens[1:])]
+        shoppers = [
+            Shopper(run, clients[i // PER_CLIENT], token, i) for i, token in enumerate(tokens[1:])
+        ]
         print(f"{len(shoppers)} shoppers shopping for {seconds:g} s ...", file=sys.stderr)
         me = psutil.Process()
         server_cpu, client_cpu = cpu_seconds(server_pid), sum(me.cpu_times()[:2])
+        machine = psutil.cpu_times()
         began = time.perf_counter()
         run.stop_at = began + seconds
         lags: list[float] = []
@@ -495,6 +526,9 @@ async def shop(
         await monitor
         server_cores = (cpu_seconds(server_pid) - server_cpu) / elapsed
         client_cores = (sum(me.cpu_times()[:2]) - client_cpu) / elapsed
+        now = psutil.cpu_times()
+        idle = (now.idle + now.iowait) - (machine.idle + machine.iowait)
+        busy = 1 - idle / (sum(now) - sum(machine))
 
         print("checking stock and read models ...", file=sys.stderr)
         # A checkout with no answer (or a 5xx) may have been placed: reserved >= sold then.
@@ -505,7 +539,7 @@ async def shop(
         head = rt.store.head()
         differences, waited = await check_read_models(client, run.staff, checks, head)
     return Outcome(
-        run, elapsed, lags, server_cores, client_cores, checks, differences, waited, head
+        run, elapsed, lags, server_cores, client_cores, busy, checks, differences, waited, head
     )
 
 
@@ -524,8 +558,10 @@ def report(outcome: Outcome, command: str, shoppers: int, workers: int) -> str:
         "",
         f"`{command}` — {os.cpu_count()} cores, Python {platform.python_version()},"
         f" {server_stack()}, {workers} API worker(s); the shoppers (one asyncio loop, httpx)"
-        f" run on the same cores: server {outcome.server_cores:.2f} cores, load generator"
-        f" {outcome.client_cores:.2f} cores, event-loop lag p99 {pct(outcome.lags, 99):.0f} ms."
+        f" run on the same cores ({PER_CLIENT} shoppers per client): server"
+        f" {outcome.server_cores:.2f} cores, load generator"
+        f" {outcome.client_cores:.2f} cores, all cores {outcome.machine_busy:.0%} busy,"
+        f" the generator's event-loop lag p99 {pct(outcome.lags, 99):.0f} ms."
         f" {SKUS} SKUs ({len(LOW_STOCK)} with {min(LOW_STOCK.values())} units), think time"
         " 0.5-1.5 s; actions: "
         + ", ".join(f"{k} {run.actions[k]:,}" for k in ("browse", "cart", "checkout"))
@@ -557,7 +593,7 @@ def report(outcome: Outcome, command: str, shoppers: int, workers: int) -> str:
             + ("" if run.unanswered[PLACE] == 0 else " (or more: some went unanswered)")
             + f"; the repository's copies match the replay. Low-stock SKUs: {low}."
             if not oversold
-            else "; ".join(f"{c.sku}: {', '.join(c.problems)}" for c in oversold)
+            else "FAILED — " + "; ".join(f"{c.sku}: {', '.join(c.problems)}" for c in oversold)
         ),
         "- **Read models = aggregates:** "
         + (
