@@ -24,6 +24,7 @@ from api.inventory import InventoryController
 from api.ops import MetricsController, OpsController
 from api.orders import OrdersController
 from api.requests import strict_body
+from infra.redis import async_redis_client
 from infra.runtime import Runtime, jwt_secret
 from queries.read_side import ReadSide
 
@@ -52,6 +53,17 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Lite
         finally:
             if follow:
                 runtime.runner.stop()
+
+    @asynccontextmanager
+    async def async_redis_lifespan(_: Litestar) -> AsyncIterator[None]:
+        # Bound to the loop that serves requests, so made here rather than with the runtime.
+        assert settings.redis_url is not None
+        read.aredis = async_redis_client(settings.redis_url)
+        try:
+            yield
+        finally:
+            client, read.aredis = read.aredis, None
+            await client.aclose()
 
     def provide_store() -> Any:
         return runtime.store
@@ -82,7 +94,7 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Lite
         before_request=strict_body,
         middleware=[PrometheusConfig(app_name="tillroll", group_path=True).middleware],
         on_app_init=[auth.on_app_init],
-        lifespan=[projections_lifespan],
+        lifespan=[async_redis_lifespan, projections_lifespan],
         state=State({"jwt_auth": auth}),
         openapi_config=OpenAPIConfig(
             title="tillroll",

@@ -17,6 +17,7 @@ from api.requests import (
     Limit,
     MinPosition,
     command_response,
+    read_redis,
     read_response,
     run_command,
 )
@@ -121,13 +122,12 @@ class CatalogController(Controller):
         )
         return read_response(page, position)
 
-    @get("/{sku:str}", opt={"public": True}, sync_to_thread=True)
-    def card(
+    @get("/{sku:str}", opt={"public": True})
+    async def card(
         self, sku: SkuPath, read: NamedDependency[ReadSide], min_position: MinPosition = None
     ) -> Response[q.ProductCard]:
         """A product's card: current price and available stock (Redis read model product_cards)."""
-        position = read.wait_for("product_cards", min_position)
-        card = q.product_card(read, sku)
+        position, card = await read_redis(read, q.card_read(sku), min_position)
         if card is None:
             raise NotFoundException(f"product {sku!r} not found")
         return read_response(card, position)

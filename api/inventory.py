@@ -12,7 +12,15 @@ from litestar.params import JSONBody
 
 from api.auth import STAFF, roles
 from api.catalog import SkuPath
-from api.requests import Cursor, Limit, MinPosition, command_response, read_response, run_command
+from api.requests import (
+    Cursor,
+    Limit,
+    MinPosition,
+    command_response,
+    read_redis,
+    read_response,
+    run_command,
+)
 from commands.inventory import AdjustStock, ReceiveStock, StockChanged
 from infra.eventstore import EventStore
 from queries import inventory as q
@@ -60,13 +68,12 @@ class InventoryController(Controller):
         result = run_command(request, store, AdjustStock(sku, data.delta, data.reason))
         return command_response(result, 201)
 
-    @get("/{sku:str}", sync_to_thread=True)
-    def level(
+    @get("/{sku:str}")
+    async def level(
         self, sku: SkuPath, read: NamedDependency[ReadSide], min_position: MinPosition = None
     ) -> Response[q.StockLevel]:
         """On hand, reserved and available (Redis read model stock_levels)."""
-        position = read.wait_for("stock_levels", min_position)
-        level = q.stock_level(read, sku)
+        position, level = await read_redis(read, q.stock_read(sku), min_position)
         if level is None:
             raise NotFoundException(f"no stock recorded for {sku!r}")
         return read_response(level, position)

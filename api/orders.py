@@ -14,7 +14,15 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.auth import CUSTOMER, STAFF, roles
 from api.catalog import MoneyBody, Sku
-from api.requests import Cursor, Limit, MinPosition, command_response, read_response, run_command
+from api.requests import (
+    Cursor,
+    Limit,
+    MinPosition,
+    command_response,
+    read_redis,
+    read_response,
+    run_command,
+)
 from commands.context import Principal
 from commands.messages import AddressIn, LineIn
 from commands.ordering import CancelOrder, OrderChanged, PlaceOrder
@@ -85,8 +93,8 @@ class OrdersController(Controller):
         command = CancelOrder(order_id=order_id, reason=data.reason if data else "")
         return command_response(run_command(request, store, command))
 
-    @get("/{order_id:uuid}", guards=[roles(CUSTOMER, STAFF)], sync_to_thread=True)
-    def view(
+    @get("/{order_id:uuid}", guards=[roles(CUSTOMER, STAFF)])
+    async def view(
         self,
         order_id: FromPath[UUID],
         read: NamedDependency[ReadSide],
@@ -94,8 +102,7 @@ class OrdersController(Controller):
         min_position: MinPosition = None,
     ) -> Response[q.OrderView]:
         """One order with lines, total, status and status history (Redis read model)."""
-        position = read.wait_for("order_status", min_position)
-        order = q.order_view(read, order_id)
+        position, order = await read_redis(read, q.order_read(order_id), min_position)
         principal = _principal(request)
         if order is None or (principal.is_customer and order.customer_id != principal.customer_id):
             raise NotFoundException(f"order {order_id} not found")

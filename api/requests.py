@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, TypeVar
 from uuid import uuid4
 
+import anyio
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import ValidationException
@@ -14,6 +16,7 @@ from aggregates.errors import InvalidValue
 from commands.bus import dispatch
 from commands.context import CommandContext, Principal
 from infra.eventstore import EventStore
+from queries.read_side import ReadSide, RedisRead
 
 T = TypeVar("T")
 
@@ -78,6 +81,17 @@ def command_response(result: Any, status_code: int = 200) -> Response[Any]:
     return Response(
         result, status_code=status_code, headers={"X-Log-Position": str(result.position)}
     )
+
+
+async def read_redis(
+    read: ReadSide, query: RedisRead[T], min_position: int | None
+) -> tuple[int, T | None]:
+    """A Redis read model's answer and position. Without min_position it runs on the event
+    loop with the asyncio client (one pipelined round trip, no thread); waiting for a
+    position polls and may look up log keys in PostgreSQL, so that runs in a thread."""
+    if min_position or read.aredis is None:
+        return await anyio.to_thread.run_sync(functools.partial(read.run, query, min_position))
+    return await read.arun(query)
 
 
 def read_response(body: T, position: int) -> Response[T]:

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
-from queries.read_side import Page, ReadSide, decode_cursor, encode_cursor, position_page
+from queries.read_side import (
+    Page,
+    ReadSide,
+    RedisRead,
+    decode_cursor,
+    encode_cursor,
+    position_page,
+)
 
 
 class Money(msgspec.Struct):
@@ -26,23 +34,29 @@ class ProductCard(msgspec.Struct):
     in_stock: bool
 
 
+def card_read(sku: str) -> RedisRead[ProductCard]:
+    def parse(replies: list[Any]) -> ProductCard | None:
+        (raw,) = replies
+        if b"name" not in raw:
+            return None
+        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        available = int(fields.get("on_hand", 0)) - int(fields.get("reserved", 0))
+        return ProductCard(
+            sku=fields["sku"],
+            name=fields["name"],
+            description=fields["description"],
+            category=fields["category"],
+            tags=json.loads(fields["tags"]),
+            price=Money(int(fields["price_amount"]), fields["price_currency"]),
+            available=available,
+            in_stock=available > 0,
+        )
+
+    return RedisRead("product_cards", lambda model: [("hgetall", (model.card_key(sku),))], parse)
+
+
 def product_card(read: ReadSide, sku: str) -> ProductCard | None:
-    model = read.redis_model("product_cards")
-    raw = read.redis.hgetall(model.card_key(sku))
-    if b"name" not in raw:
-        return None
-    fields = {k.decode(): v.decode() for k, v in raw.items()}
-    available = int(fields.get("on_hand", 0)) - int(fields.get("reserved", 0))
-    return ProductCard(
-        sku=fields["sku"],
-        name=fields["name"],
-        description=fields["description"],
-        category=fields["category"],
-        tags=json.loads(fields["tags"]),
-        price=Money(int(fields["price_amount"]), fields["price_currency"]),
-        available=available,
-        in_stock=available > 0,
-    )
+    return read.run(card_read(sku))[1]
 
 
 class ProductSummary(msgspec.Struct):

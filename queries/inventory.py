@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
 
-from queries.read_side import Page, ReadSide, position_page
+from queries.read_side import Page, ReadSide, RedisRead, position_page
 
 
 class StockLevel(msgspec.Struct):
@@ -17,13 +18,23 @@ class StockLevel(msgspec.Struct):
     available: int
 
 
+def stock_read(sku: str) -> RedisRead[StockLevel]:
+    def parse(replies: list[Any]) -> StockLevel | None:
+        ((on_hand, reserved),) = replies
+        if on_hand is None and reserved is None:
+            return None
+        on_hand_i, reserved_i = int(on_hand or 0), int(reserved or 0)
+        return StockLevel(sku, on_hand_i, reserved_i, on_hand_i - reserved_i)
+
+    return RedisRead(
+        "stock_levels",
+        lambda model: [("hmget", (model.stock_key(sku), ["on_hand", "reserved"]))],
+        parse,
+    )
+
+
 def stock_level(read: ReadSide, sku: str) -> StockLevel | None:
-    model = read.redis_model("stock_levels")
-    on_hand, reserved = read.redis.hmget(model.stock_key(sku), ["on_hand", "reserved"])
-    if on_hand is None and reserved is None:
-        return None
-    on_hand_i, reserved_i = int(on_hand or 0), int(reserved or 0)
-    return StockLevel(sku, on_hand_i, reserved_i, on_hand_i - reserved_i)
+    return read.run(stock_read(sku))[1]
 
 
 class LedgerEntry(msgspec.Struct):

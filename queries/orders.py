@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
 
 from queries.catalog import Money
-from queries.read_side import Page, ReadSide, decode_cursor, encode_cursor
+from queries.read_side import Page, ReadSide, RedisRead, decode_cursor, encode_cursor
 
 
 class _Line(msgspec.Struct):
@@ -53,35 +54,46 @@ class _OrderDoc(msgspec.Struct):
     position: int
 
 
+def order_read(order_id: UUID) -> RedisRead[OrderView]:
+    key = str(order_id)
+
+    def plan(model: Any) -> list[tuple[str, tuple[Any, ...]]]:
+        return [
+            ("hmget", (model.order_key(key), ["doc", "status", "updated_at"])),
+            ("lrange", (model.history_key(key), 0, -1)),
+        ]
+
+    def parse(replies: list[Any]) -> OrderView | None:
+        (doc_raw, status, updated_at), history = replies
+        if doc_raw is None or status is None:
+            return None
+        doc = msgspec.json.decode(doc_raw, type=_OrderDoc)
+        return OrderView(
+            order_id=doc.order_id,
+            customer_id=doc.customer_id,
+            status=status.decode(),
+            lines=[
+                OrderLineView(
+                    line.sku,
+                    line.quantity,
+                    line.unit_price,
+                    Money(line.unit_price.amount * line.quantity, line.unit_price.currency),
+                )
+                for line in doc.lines
+            ],
+            total=doc.total,
+            shipping_address=doc.shipping_address,
+            placed_at=doc.placed_at,
+            updated_at=datetime.fromisoformat(updated_at.decode()),
+            status_history=[StatusChange("placed", doc.placed_at, doc.position)]
+            + [msgspec.json.decode(h, type=StatusChange) for h in history],
+        )
+
+    return RedisRead("order_status", plan, parse)
+
+
 def order_view(read: ReadSide, order_id: UUID) -> OrderView | None:
-    model = read.redis_model("order_status")
-    with read.redis.pipeline(transaction=False) as pipe:
-        pipe.hmget(model.order_key(str(order_id)), ["doc", "status", "updated_at"])
-        pipe.lrange(model.history_key(str(order_id)), 0, -1)
-        (doc_raw, status, updated_at), history = pipe.execute()
-    if doc_raw is None or status is None:
-        return None
-    doc = msgspec.json.decode(doc_raw, type=_OrderDoc)
-    return OrderView(
-        order_id=doc.order_id,
-        customer_id=doc.customer_id,
-        status=status.decode(),
-        lines=[
-            OrderLineView(
-                line.sku,
-                line.quantity,
-                line.unit_price,
-                Money(line.unit_price.amount * line.quantity, line.unit_price.currency),
-            )
-            for line in doc.lines
-        ],
-        total=doc.total,
-        shipping_address=doc.shipping_address,
-        placed_at=doc.placed_at,
-        updated_at=datetime.fromisoformat(updated_at.decode()),
-        status_history=[StatusChange("placed", doc.placed_at, doc.position)]
-        + [msgspec.json.decode(h, type=StatusChange) for h in history],
-    )
+    return read.run(order_read(order_id))[1]
 
 
 class OrderSummary(msgspec.Struct):

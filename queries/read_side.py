@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 import redis
@@ -14,6 +14,8 @@ import redis
 from projections.builds import TABLE as BUILDS_TABLE
 from projections.builds import LiveBuilds
 from projections.model import RedisProjection, SqlProjection
+
+T = TypeVar("T")
 
 
 class ReadModelBehind(Exception):
@@ -37,6 +39,22 @@ class LogOrder(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RedisRead(Generic[T]):
+    """One read of a Redis read model, split so it can run on a blocking or an asyncio
+    client: `plan` names the commands for the live build (method name and arguments),
+    `parse` turns their replies into the answer."""
+
+    model: str
+    plan: Callable[[Any], list[tuple[str, tuple[Any, ...]]]]
+    parse: Callable[[list[Any]], T | None]
+
+
+POSITION_TTL = 0.05
+"""How long the asyncio path reuses a read model's position for the response header. A
+position read earlier is still true ("at least this far"), only less recent."""
+
+
 @dataclass
 class ReadSide:
     redis: redis.Redis
@@ -44,6 +62,47 @@ class ReadSide:
     live: LiveBuilds
     log: LogOrder
     wait_seconds: float = 2.0
+    aredis: Any = None
+    """An asyncio client, bound to the serving event loop by the app's lifespan."""
+    _positions: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def run(self, query: RedisRead[T], min_position: int | None = None) -> tuple[int, T | None]:
+        """(the model's position, the answer), after waiting for min_position if given.
+        The position is read before the answer, in one pipelined round trip."""
+        if min_position:
+            self.wait_for(query.model, min_position)
+        projection = self.redis_model(query.model)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(projection.position_key)
+            for method, args in query.plan(projection):
+                getattr(pipe, method)(*args)
+            position, *replies = pipe.execute()
+        return int(position or 0), query.parse(replies)
+
+    async def arun(self, query: RedisRead[T]) -> tuple[int, T | None]:
+        """`run` without min_position, on the asyncio client: no thread; one command, or
+        one pipeline; the position at most POSITION_TTL old."""
+        projection = self.redis_model(query.model)
+        position = await self._recent_position(projection)
+        commands = query.plan(projection)
+        if len(commands) == 1:
+            method, args = commands[0]
+            replies = [await getattr(self.aredis, method)(*args)]
+        else:
+            async with self.aredis.pipeline(transaction=False) as pipe:
+                for method, args in commands:
+                    getattr(pipe, method)(*args)
+                replies = await pipe.execute()
+        return position, query.parse(replies)
+
+    async def _recent_position(self, projection: Any) -> int:
+        now = time.monotonic()
+        cached = self._positions.get(projection.position_key)
+        if cached is not None and now - cached[0] < POSITION_TTL:
+            return cached[1]
+        position = int(await self.aredis.get(projection.position_key) or 0)
+        self._positions[projection.position_key] = (now, position)
+        return position
 
     def redis_model(self, name: str) -> Any:
         projection = self.live.get(name)

@@ -3,6 +3,7 @@ settings in schemas and a key prefix of their own, so runs never collide."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -37,3 +38,4 @@ def bench_settings(
     finally:
         if servers is not None:
             servers.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
