@@ -45,6 +45,7 @@ import os
 import platform
 import random
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -632,7 +633,8 @@ def main() -> int:
         stack.callback(rt.close)
         print(f"seeding {SKUS} products and {shoppers} accounts ...", file=sys.stderr)
         emails = seed_shop(rt, products, shoppers)
-        log_path = Path(settings.data_dir) / "serve.log"
+        # Outside the data directory, which the harness removes at the end.
+        log_path = Path(tempfile.gettempdir()) / f"tillroll-shoppers-serve-{os.getpid()}.log"
         log = stack.enter_context(log_path.open("wb"))
         port = free_port()
         server = start_tillroll(settings, port, args.workers, log)
