@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from infra.runtime import Runtime  # noqa: E402
 from queries import audit  # noqa: E402
 from tests.bench.bench_rebuild import read_rate, seed  # noqa: E402
-from tests.bench.harness import bench_settings  # noqa: E402
+from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
 
 
 def main() -> int:
@@ -96,8 +96,7 @@ def main() -> int:
     )
     print(table)
     if not args.no_write:
-        with (ROOT / "docs" / "BENCHMARKS.md").open("a") as fh:
-            fh.write("\n" + table)
+        append_to_section("## Audit: export and verify", table)
     return 0
 
 

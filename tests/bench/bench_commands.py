@@ -48,7 +48,7 @@ from commands.ordering import PlaceOrder  # noqa: E402
 from infra.eventstore import EventStore  # noqa: E402
 from infra.recorder import TillrollRecorder  # noqa: E402
 from infra.runtime import Runtime  # noqa: E402
-from tests.bench.harness import bench_settings  # noqa: E402
+from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
 
 SKUS = 200
 CLIENTS = (1, 8, 32)
@@ -424,9 +424,7 @@ def main() -> int:
     table = "\n".join(lines)
     print(table)
     if not (args.no_write or args.quick):
-        path = ROOT / "docs" / "BENCHMARKS.md"
-        with path.open("a") as fh:
-            fh.write("\n" + table)
+        append_to_section("## Writes: place-order", table)
     return 0
 
 

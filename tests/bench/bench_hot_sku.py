@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from aggregates.inventory.item import InventoryItem  # noqa: E402
 from infra.eventstore import EventStore  # noqa: E402
-from tests.bench.harness import bench_settings  # noqa: E402
+from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
 
 BATCH = 500
 
@@ -116,8 +116,7 @@ def main() -> int:
     table = "\n".join(lines)
     print(table)
     if not args.no_write:
-        with (ROOT / "docs" / "BENCHMARKS.md").open("a") as fh:
-            fh.write("\n" + table)
+        append_to_section("## A hot SKU", table)
     return 0
 
 

@@ -61,7 +61,7 @@ from infra.cli import NO_DELAY_HTTP  # noqa: E402
 from infra.runtime import Runtime  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from tests.bench.bench_commands import free_port  # noqa: E402
-from tests.bench.harness import bench_settings  # noqa: E402
+from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
 
 HEADING = "## Queries (Redis read models) vs a bare Litestar route"
 CONNECTIONS = 64
@@ -365,22 +365,6 @@ def seed(rt: Runtime, base: str) -> Seeded:
 
 
 # -- the report ----------------------------------------------------------------------------
-def append_to_section(
-    heading: str, text: str, path: Path = ROOT / "docs" / "BENCHMARKS.md"
-) -> None:
-    """Add `text` at the end of the `## ` section called `heading`; the section is created at
-    the end of the file if there is none yet."""
-    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    if start is None:
-        path.write_text("".join(lines).rstrip("\n") + f"\n\n{heading}\n\n{text.rstrip()}\n")
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    before = "".join(lines[:end]).rstrip("\n") + f"\n\n{text.rstrip()}\n"
-    after = "".join(lines[end:])
-    path.write_text(before + (f"\n{after}" if after else ""))
-
-
 def server_stack() -> str:
     """What serves HTTP here: uvicorn picks uvloop and httptools only when installed."""
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"

@@ -31,7 +31,7 @@ from aggregates.money import Money  # noqa: E402
 from aggregates.ordering.order import Address, Order, OrderLine  # noqa: E402
 from infra.runtime import Runtime  # noqa: E402
 from projections.registry import PROJECTIONS  # noqa: E402
-from tests.bench.harness import bench_settings  # noqa: E402
+from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
 
 ADDRESS = Address("Bench", "1 Main St", "Berlin", "10115", "DE")
 SKUS = 200
@@ -256,12 +256,7 @@ def main() -> int:
     table = "\n".join(lines)
     print(table)
     if not args.no_write:
-        path = ROOT / "docs" / "BENCHMARKS.md"
-        path.parent.mkdir(exist_ok=True)
-        if not path.exists():
-            path.write_text("# Benchmarks\n\nEach table was produced by the command above it.\n\n")
-        with path.open("a") as fh:
-            fh.write("\n" + table)
+        append_to_section("## Rebuilds and live following", table)
     return 0
 
 

@@ -72,13 +72,12 @@ from infra.runtime import Runtime  # noqa: E402
 from tests.bench.bench_commands import free_port  # noqa: E402
 from tests.bench.bench_queries import (  # noqa: E402
     ADDRESS,
-    append_to_section,
     cpu_seconds,
     server_stack,
     start_tillroll,
     stop,
 )
-from tests.bench.harness import bench_settings  # noqa: E402
+from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
 
 HEADING = "## 400 shoppers"
 PASSWORD = "shopper-password"

@@ -15,6 +15,8 @@ from typing import Any
 from infra.embedded import start_embedded
 from infra.settings import Settings
 
+BENCHMARKS = Path(__file__).resolve().parents[2] / "docs" / "BENCHMARKS.md"
+
 
 @contextmanager
 def bench_settings(
@@ -39,3 +41,17 @@ def bench_settings(
         if servers is not None:
             servers.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def append_to_section(heading: str, text: str, path: Path = BENCHMARKS) -> None:
+    """Add `text` at the end of the `## ` section called `heading`; the section is created at
+    the end of the file if there is none yet."""
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    if start is None:
+        path.write_text("".join(lines).rstrip("\n") + f"\n\n{heading}\n\n{text.rstrip()}\n")
+        return
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    before = "".join(lines[:end]).rstrip("\n") + f"\n\n{text.rstrip()}\n"
+    after = "".join(lines[end:])
+    path.write_text(before + (f"\n{after}" if after else ""))
