@@ -32,7 +32,6 @@ from aggregates.inventory.item import InventoryItem
 from aggregates.money import Money
 from aggregates.ordering.order import Address, OrderLine
 from commands.ports import IdempotencyClaim, StoredResult
-from infra.hashchain import GENESIS, link
 from infra.recorder import LogKey, LogPage, TillrollRecorder
 
 APPLICATION_NAME = "Tillroll"
@@ -155,46 +154,6 @@ class EventStore:
         self.recorder: TillrollRecorder = recorder
         self.transcoder: MetadataTranscoder = self.app.mapper.transcoder  # type: ignore[assignment]
         self.channel = recorder.channel_name
-        self._backfill_hashes()
-
-    def _backfill_hashes(self) -> None:
-        """Migration: chain the events stored before the hash column existed (done once)."""
-        table = SQL("{}.{}").format(
-            Identifier(self.recorder.datastore.schema), Identifier(EVENTS_TABLE)
-        )
-        with self.connection() as conn:
-            unhashed = SQL("SELECT 1 FROM {} WHERE hash IS NULL LIMIT 1").format(table)
-            if conn.execute(unhashed).fetchone() is None:
-                return  # the usual case: a partial index answers at once
-        with self.connection() as conn, conn.transaction():
-            conn.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
-            rows = conn.execute(
-                SQL(
-                    "SELECT originator_id, originator_version, topic, state, hash FROM {t}"
-                    " WHERE originator_id IN (SELECT originator_id FROM {t} WHERE hash IS NULL)"
-                    " ORDER BY originator_id, originator_version"
-                ).format(t=table)
-            ).fetchall()
-            previous: dict[UUID, bytes] = {}
-            for row in rows:
-                stream = row["originator_id"]
-                digest = row["hash"]
-                if digest is None:
-                    digest = link(
-                        previous.get(stream, GENESIS),
-                        stream,
-                        row["originator_version"],
-                        row["topic"],
-                        bytes(row["state"]),
-                    )
-                    conn.execute(
-                        SQL(
-                            "UPDATE {} SET hash = %s WHERE originator_id = %s"
-                            " AND originator_version = %s"
-                        ).format(table),
-                        (digest, stream, row["originator_version"]),
-                    )
-                previous[stream] = bytes(digest)
 
     # -- write side -------------------------------------------------------------------
     def get(self, aggregate_id: UUID, *, version: int | None = None) -> Any:

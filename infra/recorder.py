@@ -126,6 +126,9 @@ class TillrollRecorder(PostgresApplicationRecorder):
             " JOIN {t} AS e ON e.originator_id = w.id AND e.originator_version > w.version"
             " ORDER BY e.originator_id, e.originator_version"
         ).format(t=t)
+        self._select_claim = SQL(
+            "SELECT fingerprint, result, position FROM {c} WHERE scope = %s AND key = %s"
+        ).format(c=self._claims)
         self._select_xids = SQL(
             "SELECT notification_id, xid::text::bigint AS xid FROM {t}"
             " WHERE notification_id = ANY(%s)"
@@ -172,6 +175,7 @@ class TillrollRecorder(PostgresApplicationRecorder):
         super()._create_table(curs)
         for statement in self._migrations(curs):
             curs.execute(statement)
+        self._chain_unhashed(curs)
 
     def _migrations(self, curs: psycopg.Cursor[Any]) -> Iterable[Composed | SQL]:
         curs.execute(
@@ -202,6 +206,46 @@ class TillrollRecorder(PostgresApplicationRecorder):
             " created_at timestamptz NOT NULL DEFAULT now(),"
             " PRIMARY KEY (scope, key))"
         ).format(s, Identifier(IDEMPOTENCY_TABLE))
+
+    def _chain_unhashed(self, curs: psycopg.Cursor[Any]) -> None:
+        """Migration: chain the events stored before the hash column existed (done once;
+        the partial index answers "nothing to do" at once)."""
+        t = self._table
+        curs.execute(SQL("SELECT 1 FROM {} WHERE hash IS NULL LIMIT 1").format(t))
+        if curs.fetchone() is None:
+            return
+        curs.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(t))
+        curs.execute(
+            SQL(
+                "SELECT originator_id, originator_version, topic, state, hash FROM {t}"
+                " WHERE originator_id IN (SELECT originator_id FROM {t} WHERE hash IS NULL)"
+                " ORDER BY originator_id, originator_version"
+            ).format(t=t)
+        )
+        previous: dict[UUID, bytes] = {}
+        ids, versions, digests = [], [], []
+        for row in curs.fetchall():
+            stream, digest = row["originator_id"], row["hash"]
+            if digest is None:
+                digest = link(
+                    previous.get(stream, GENESIS),
+                    stream,
+                    row["originator_version"],
+                    row["topic"],
+                    bytes(row["state"]),
+                )
+                ids.append(stream)
+                versions.append(row["originator_version"])
+                digests.append(digest)
+            previous[stream] = bytes(digest)
+        curs.execute(
+            SQL(
+                "UPDATE {} AS e SET hash = u.hash"
+                " FROM unnest(%s::uuid[], %s::bigint[], %s::bytea[]) AS u(id, version, hash)"
+                " WHERE e.originator_id = u.id AND e.originator_version = u.version"
+            ).format(t),
+            (ids, versions, digests),
+        )
 
     # -- appending ---------------------------------------------------------------------------
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
@@ -416,13 +460,7 @@ class TillrollRecorder(PostgresApplicationRecorder):
     # -- idempotency -------------------------------------------------------------------------
     def select_claim(self, scope: str, key: str) -> tuple[str, bytes, int] | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(
-                SQL(
-                    "SELECT fingerprint, result, position FROM {} WHERE scope = %s AND key = %s"
-                ).format(self._claims),
-                (scope, key),
-                prepare=True,
-            )
+            curs.execute(self._select_claim, (scope, key), prepare=True)
             row = curs.fetchone()
         if row is None:
             return None
@@ -439,10 +477,15 @@ class LogSubscription(PostgresSubscription):
         try:
             with recorder.datastore.get_connection() as conn:
                 conn.execute(SQL("LISTEN {0}").format(Identifier(recorder.channel_name)))
+                held = False
                 while not self._has_been_stopped and not self._thread_error:
-                    for _ in conn.notifies(timeout=0.05, stop_after=1):
-                        self._has_been_notified.set()
-                    if recorder.head()[1]:
+                    notified = False
+                    for _ in conn.notifies(timeout=0.1, stop_after=1):
+                        notified = True
+                    # Events can only be held back after a commit, which notifies: look for
+                    # them after a notification, and keep looking until they are readable.
+                    if notified or held:
+                        held = recorder.head()[1]
                         self._has_been_notified.set()
         except BaseException as e:
             if self._thread_error is None:

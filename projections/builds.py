@@ -172,10 +172,14 @@ class LiveBuilds:
             self._loaded_at = time.monotonic()
         return cache
 
-    def get(self, name: str) -> Projection:
+    def cached(self, name: str) -> Projection | None:
+        """The live build if the cache is fresh, without touching the database."""
         with self._lock:
             fresh = time.monotonic() - self._loaded_at < self.ttl
-            found = self._cache.get(name) if fresh else None
+            return self._cache.get(name) if fresh else None
+
+    def get(self, name: str) -> Projection:
+        found = self.cached(name)
         if found is None:
             found = self.refresh().get(name)
         if found is None:

@@ -76,9 +76,10 @@ def to_event(store: EventStore, row: tuple[Any, ...]) -> AuditEvent:
 _COLUMNS = SQL("notification_id, originator_id, originator_version, topic, state, hash")
 
 
-def history(
-    store: EventStore, stream_id: UUID, *, after_version: int = 0, limit: int = 1000
-) -> list[AuditEvent]:
+def _stream_rows(
+    store: EventStore, stream_id: UUID, after_version: int, limit: int
+) -> list[tuple[Any, ...]]:
+    """One page of a stream's stored rows (_COLUMNS), in version order."""
     with store.connection() as conn:
         rows = conn.execute(
             SQL(
@@ -87,7 +88,13 @@ def history(
             ).format(_COLUMNS, _table(store)),
             (stream_id, after_version, limit),
         ).fetchall()
-    return [to_event(store, tuple(r.values())) for r in rows]
+    return [tuple(r.values()) for r in rows]
+
+
+def history(
+    store: EventStore, stream_id: UUID, *, after_version: int = 0, limit: int = 1000
+) -> list[AuditEvent]:
+    return [to_event(store, row) for row in _stream_rows(store, stream_id, after_version, limit)]
 
 
 def version_at(store: EventStore, stream_id: UUID, at: datetime) -> int:
@@ -135,18 +142,10 @@ def replay(store: EventStore, stream_id: UUID) -> Iterator[tuple[AuditEvent, dic
     aggregate = None
     after = 0
     while True:
-        with store.connection() as conn:
-            rows = conn.execute(
-                SQL(
-                    "SELECT {} FROM {} WHERE originator_id = %s AND originator_version > %s"
-                    " ORDER BY originator_version LIMIT 1000"
-                ).format(_COLUMNS, _table(store)),
-                (stream_id, after),
-            ).fetchall()
+        rows = _stream_rows(store, stream_id, after, 1000)
         if not rows and aggregate is None:
             raise NotFound(f"{stream_id} not found")
-        for row in rows:
-            values = tuple(row.values())
+        for values in rows:
             event = store.decode(StoredEvent(values[1], values[2], values[3], bytes(values[4])))
             aggregate = event.mutate(aggregate)
             yield to_event(store, values), render_state(aggregate)

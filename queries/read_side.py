@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import Callable
@@ -82,7 +83,10 @@ class ReadSide:
     async def arun(self, query: RedisRead[T]) -> tuple[int, T | None]:
         """`run` without min_position, on the asyncio client: no thread; one command, or
         one pipeline; the position at most POSITION_TTL old."""
-        projection = self.redis_model(query.model)
+        # The live-build cache refreshes from PostgreSQL once a second: not on the loop.
+        projection = self.live.cached(query.model) or await asyncio.to_thread(
+            self.redis_model, query.model
+        )
         position = await self._recent_position(projection)
         commands = query.plan(projection)
         if len(commands) == 1:

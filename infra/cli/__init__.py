@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from aggregates.errors import DomainError
 from infra.cli.audit import cmd_audit
@@ -35,30 +36,21 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         seed_if_asked(runtime)
         base = f"http://{settings.host}:{settings.port}"
         print(f"tillroll is serving {base}  (API docs: {base}/docs)", file=sys.stderr)
+        options: dict[str, Any] = {
+            "host": settings.host,
+            "port": settings.port,
+            "log_level": settings.log_level.lower(),
+            "access_log": False,
+            "http": NO_DELAY_HTTP,
+        }
         if args.workers <= 1:
-            uvicorn.run(
-                create_app(runtime),
-                host=settings.host,
-                port=settings.port,
-                log_level=settings.log_level.lower(),
-                access_log=False,
-                http=NO_DELAY_HTTP,
-            )
+            uvicorn.run(create_app(runtime), **options)
             return 0
         # Several API processes over the same servers; the projections run here, once.
         os.environ.update(runtime.settings.as_env(), TILLROLL_PROJECTIONS="0")
         if settings.run_projections:
             runtime.runner.start()
-        uvicorn.run(
-            "api.asgi:create",
-            factory=True,
-            workers=args.workers,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            access_log=False,
-            http=NO_DELAY_HTTP,
-        )
+        uvicorn.run("api.asgi:create", factory=True, workers=args.workers, **options)
         return 0
     finally:
         runtime.close()

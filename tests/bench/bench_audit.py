@@ -45,8 +45,6 @@ def main() -> int:
     rt = Runtime.open(settings)
     try:
         seed(rt, args.events)
-        with rt.store.connection() as conn:
-            conn.execute(f"ANALYZE {settings.event_schema}.tillroll_events")
         head = rt.store.head()
         raw = read_rate(rt, decode=False)
         out = Path(settings.data_dir) / "events.ndjson"

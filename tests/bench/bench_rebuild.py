@@ -73,6 +73,10 @@ def seed(rt: Runtime, events: int) -> None:
         written = rt.store.head()
         print(f"\rseeding: {written:,}/{events:,} events", end="", file=sys.stderr)
     print(file=sys.stderr)
+    with rt.store.connection() as conn:
+        # A bulk-loaded table has no planner statistics until autovacuum gets to it; a real
+        # shop's log has them. Without this the first read measures a bad plan.
+        conn.execute(f"ANALYZE {rt.settings.event_schema}.tillroll_events")
 
 
 def read_rate(rt: Runtime, decode: bool) -> float:
@@ -189,10 +193,6 @@ def main() -> int:
     rt = Runtime.open(settings)
     try:
         seed(rt, args.events)
-        with rt.store.connection() as conn:
-            # A bulk-loaded table has no planner statistics until autovacuum gets to it;
-            # a real shop's log has them. Without this the first rebuild measures a bad plan.
-            conn.execute(f"ANALYZE {settings.event_schema}.tillroll_events")
         head = rt.store.head()
         # The live builds follow the log first, as they would in a running shop; a rebuild
         # then only builds its new copy (and keeps the live one current).

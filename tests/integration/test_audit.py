@@ -17,6 +17,7 @@ from commands.context import CommandContext, Principal
 from commands.ordering import CancelOrder
 from infra.eventstore import EVENTS_TABLE
 from infra.runtime import Runtime
+from infra.settings import Settings
 from queries import audit
 from tests.conftest import DEMO_PASSWORD, open_accounts
 from tests.integration.workload import create_product, order, shop
@@ -271,3 +272,23 @@ def test_a_damaged_event_is_still_exported_as_stored(runtime: Runtime) -> None:
     damaged = next(e for e in exported if e.stream_id == stream and e.version == 2)
     assert bytes.fromhex(damaged.data["undecodable_state_hex"]) == b"not json at all"
     assert len(exported) == runtime.store.head()
+
+
+def test_events_stored_before_the_hash_chain_are_chained_when_the_store_opens(
+    settings: Settings,
+) -> None:
+    rt = Runtime.open(settings)
+    try:
+        create_product(rt.store, "MUG", 1200, 10)
+        order(rt.store, uuid.uuid4(), [("MUG", 2, 1200)])
+        chained = audit.verify(rt.store)
+        _sql(rt, f"UPDATE {_table(rt)} SET hash = NULL")  # as a store from before the chain
+        assert not audit.verify(rt.store).ok
+    finally:
+        rt.close()
+    rt = Runtime.open(settings)  # the migration chains them
+    try:
+        report = audit.verify(rt.store)
+        assert report.ok and report.head_digest == chained.head_digest
+    finally:
+        rt.close()
