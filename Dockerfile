@@ -10,6 +10,7 @@ COPY queries ./queries
 COPY projections ./projections
 COPY api ./api
 COPY infra ./infra
+COPY tillroll ./tillroll
 RUN pip install --no-cache-dir build && python -m build --wheel --outdir /wheels .
 
 FROM python:3.11-slim

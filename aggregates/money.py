@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aggregates.errors import InvalidValue
+from tillroll.aggregates.errors import InvalidValue
 
 # ISO 4217 active codes (as of 2026); enough to reject typos such as "EUROS" or "usd ".
 ISO_4217 = frozenset(

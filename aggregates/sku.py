@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from aggregates.errors import InvalidValue
+from tillroll.aggregates.errors import InvalidValue
 
 SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 _SKU = re.compile(SKU_PATTERN)

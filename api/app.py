@@ -14,19 +14,19 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
+from tillroll.api.audit import AuditController
+from tillroll.api.auth import AuthController, jwt_auth
+from tillroll.api.catalog import CatalogController
+from tillroll.api.errors import exception_handlers
+from tillroll.api.health import HealthController
+from tillroll.api.inventory import InventoryController
+from tillroll.api.ops import MetricsController, OpsController
+from tillroll.api.orders import OrdersController
+from tillroll.api.requests import strict_body
+from tillroll.infra.redis import async_redis_client
+from tillroll.queries.read_side import ReadSide
 
-from api.audit import AuditController
-from api.auth import AuthController, jwt_auth
-from api.catalog import CatalogController
-from api.errors import exception_handlers
-from api.health import HealthController
-from api.inventory import InventoryController
-from api.ops import MetricsController, OpsController
-from api.orders import OrdersController
-from api.requests import strict_body
-from infra.redis import async_redis_client
-from infra.runtime import Runtime, jwt_secret
-from queries.read_side import ReadSide
+from tillroll.bootstrap import Runtime, jwt_secret
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,10 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
-
-from api.auth import AUDITOR, OPS, roles
-from infra.eventstore import EventStore
-from queries import audit as q
-from queries.read_side import Page, encode_cursor
+from tillroll.api.auth import AUDITOR, OPS, roles
+from tillroll.infra.eventstore import EventStore
+from tillroll.queries import audit as q
+from tillroll.queries.read_side import Page, encode_cursor
 
 NDJSON = "application/x-ndjson"
 

@@ -13,10 +13,9 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 from litestar.security.jwt import JWTAuth, Token
-
-from commands.context import Principal
-from commands.identity import authenticate
-from infra.eventstore import EventStore
+from tillroll.commands.context import Principal
+from tillroll.commands.identity import authenticate
+from tillroll.infra.eventstore import EventStore
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]

@@ -9,10 +9,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
-
-from aggregates.sku import SKU_PATTERN
-from api.auth import STAFF, roles
-from api.requests import (
+from tillroll.aggregates.sku import SKU_PATTERN
+from tillroll.api.auth import STAFF, roles
+from tillroll.api.requests import (
     Cursor,
     Limit,
     MinPosition,
@@ -21,11 +20,11 @@ from api.requests import (
     read_response,
     run_command,
 )
-from commands.catalog import ChangePrice, CreateProduct, ProductChanged
-from commands.messages import MoneyIn
-from infra.eventstore import EventStore
-from queries import catalog as q
-from queries.read_side import Page, ReadSide
+from tillroll.commands.catalog import ChangePrice, CreateProduct, ProductChanged
+from tillroll.commands.messages import MoneyIn
+from tillroll.infra.eventstore import EventStore
+from tillroll.queries import catalog as q
+from tillroll.queries.read_side import Page, ReadSide
 
 Sku = Annotated[str, msgspec.Meta(pattern=SKU_PATTERN)]
 SkuPath = Annotated[

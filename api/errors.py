@@ -9,15 +9,14 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.exceptions import ValidationException as LitestarValidation
-
-from aggregates.errors import (
+from tillroll.aggregates.errors import (
     Conflict,
     DomainError,
     NotFound,
     RuleViolation,
     Unauthorized,
 )
-from queries.read_side import BadCursor, ReadModelBehind
+from tillroll.queries.read_side import BadCursor, ReadModelBehind
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,8 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.response import Redirect
-
-from infra.eventstore import EventStore
-from queries.read_side import ReadSide
+from tillroll.infra.eventstore import EventStore
+from tillroll.queries.read_side import ReadSide
 
 MAX_READY_LAG = 1000
 

@@ -9,10 +9,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody
-
-from api.auth import STAFF, roles
-from api.catalog import SkuPath
-from api.requests import (
+from tillroll.api.auth import STAFF, roles
+from tillroll.api.catalog import SkuPath
+from tillroll.api.requests import (
     Cursor,
     Limit,
     MinPosition,
@@ -21,10 +20,10 @@ from api.requests import (
     read_response,
     run_command,
 )
-from commands.inventory import AdjustStock, ReceiveStock, StockChanged
-from infra.eventstore import EventStore
-from queries import inventory as q
-from queries.read_side import Page, ReadSide
+from tillroll.commands.inventory import AdjustStock, ReceiveStock, StockChanged
+from tillroll.infra.eventstore import EventStore
+from tillroll.queries import inventory as q
+from tillroll.queries.read_side import Page, ReadSide
 
 Note = Annotated[str, msgspec.Meta(max_length=500)]
 

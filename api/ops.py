@@ -11,12 +11,11 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
-from api.auth import OPS, roles
-from projections.builds import BUILDING
-from projections.registry import BY_NAME
-from projections.runner import ProjectionRunner
-from projections.status import ProjectionStatus, collect_status
+from tillroll.api.auth import OPS, roles
+from tillroll.projections.builds import BUILDING
+from tillroll.projections.registry import BY_NAME
+from tillroll.projections.runner import ProjectionRunner
+from tillroll.projections.status import ProjectionStatus, collect_status
 
 
 class RebuildStarted(msgspec.Struct):

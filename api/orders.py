@@ -11,10 +11,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-
-from api.auth import CUSTOMER, STAFF, roles
-from api.catalog import MoneyBody, Sku
-from api.requests import (
+from tillroll.api.auth import CUSTOMER, STAFF, roles
+from tillroll.api.catalog import MoneyBody, Sku
+from tillroll.api.requests import (
     Cursor,
     Limit,
     MinPosition,
@@ -23,12 +22,12 @@ from api.requests import (
     read_response,
     run_command,
 )
-from commands.context import Principal
-from commands.messages import AddressIn, LineIn
-from commands.ordering import CancelOrder, OrderChanged, PlaceOrder
-from infra.eventstore import EventStore
-from queries import orders as q
-from queries.read_side import Page, ReadSide
+from tillroll.commands.context import Principal
+from tillroll.commands.messages import AddressIn, LineIn
+from tillroll.commands.ordering import CancelOrder, OrderChanged, PlaceOrder
+from tillroll.infra.eventstore import EventStore
+from tillroll.queries import orders as q
+from tillroll.queries.read_side import Page, ReadSide
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 

@@ -11,12 +11,11 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
-
-from aggregates.errors import InvalidValue
-from commands.bus import dispatch
-from commands.context import CommandContext, Principal
-from infra.eventstore import EventStore
-from queries.read_side import ReadSide, RedisRead
+from tillroll.aggregates.errors import InvalidValue
+from tillroll.commands.bus import dispatch
+from tillroll.commands.context import CommandContext, Principal
+from tillroll.infra.eventstore import EventStore
+from tillroll.queries.read_side import ReadSide, RedisRead
 
 T = TypeVar("T")
 

@@ -14,10 +14,9 @@ from contextlib import contextmanager
 from typing import Any, get_type_hints
 
 import msgspec
-
-from aggregates.errors import ConcurrencyConflict, Conflict
-from commands import catalog, identity, inventory, ordering
-from commands.context import CommandContext
+from tillroll.aggregates.errors import ConcurrencyConflict, Conflict
+from tillroll.commands import catalog, identity, inventory, ordering
+from tillroll.commands.context import CommandContext
 
 Handler = Callable[[Any, CommandContext], Any]
 

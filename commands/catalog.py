@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import msgspec
-
-from aggregates.catalog.product import Product
-from aggregates.errors import AlreadyExists, NotFound
-from aggregates.sku import check_sku
-from commands.context import CommandContext
-from commands.messages import MoneyIn
+from tillroll.aggregates.catalog.product import Product
+from tillroll.aggregates.errors import AlreadyExists, NotFound
+from tillroll.aggregates.sku import check_sku
+from tillroll.commands.context import CommandContext
+from tillroll.commands.messages import MoneyIn
 
 
 class CreateProduct(msgspec.Struct, frozen=True):

@@ -8,8 +8,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import msgspec
-
-from commands.ports import EventStorePort, IdempotencyClaim
+from tillroll.commands.ports import EventStorePort, IdempotencyClaim
 
 R = TypeVar("R", bound=msgspec.Struct)
 

@@ -8,11 +8,10 @@ import hmac
 import secrets
 
 import msgspec
-
-from aggregates.errors import AlreadyExists, InvalidValue, NotFound, Unauthorized
-from aggregates.identity.account import Account, normalise_email
-from commands.context import CommandContext, Principal
-from commands.ports import EventStorePort
+from tillroll.aggregates.errors import AlreadyExists, InvalidValue, NotFound, Unauthorized
+from tillroll.aggregates.identity.account import Account, normalise_email
+from tillroll.commands.context import CommandContext, Principal
+from tillroll.commands.ports import EventStorePort
 
 # scrypt with n=2**14, r=8, p=1: about 50 ms a check, the OWASP floor for scrypt.
 _N, _R, _P = 2**14, 8, 1

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import msgspec
-
-from aggregates.catalog.product import Product
-from aggregates.errors import NotFound
-from aggregates.inventory.item import InventoryItem
-from aggregates.sku import check_sku
-from commands.context import CommandContext
+from tillroll.aggregates.catalog.product import Product
+from tillroll.aggregates.errors import NotFound
+from tillroll.aggregates.inventory.item import InventoryItem
+from tillroll.aggregates.sku import check_sku
+from tillroll.commands.context import CommandContext
 
 
 class ReceiveStock(msgspec.Struct, frozen=True):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import msgspec
-
-from aggregates.money import Money
-from aggregates.ordering.order import Address, OrderLine
+from tillroll.aggregates.money import Money
+from tillroll.aggregates.ordering.order import Address, OrderLine
 
 
 class MoneyIn(msgspec.Struct, frozen=True):

@@ -5,13 +5,12 @@ from __future__ import annotations
 from uuid import UUID
 
 import msgspec
-
-from aggregates.catalog.product import Product
-from aggregates.errors import InsufficientStock, InvalidValue, NotFound, PriceMismatch
-from aggregates.inventory.item import InventoryItem
-from aggregates.ordering.order import Order
-from commands.context import CommandContext
-from commands.messages import AddressIn, LineIn, MoneyIn
+from tillroll.aggregates.catalog.product import Product
+from tillroll.aggregates.errors import InsufficientStock, InvalidValue, NotFound, PriceMismatch
+from tillroll.aggregates.inventory.item import InventoryItem
+from tillroll.aggregates.ordering.order import Order
+from tillroll.commands.context import CommandContext
+from tillroll.commands.messages import AddressIn, LineIn, MoneyIn
 
 
 class PlaceOrder(msgspec.Struct, frozen=True):

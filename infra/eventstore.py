@@ -26,13 +26,12 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
-
-from aggregates.errors import ConcurrencyConflict, InvalidValue, NotFound
-from aggregates.inventory.item import InventoryItem
-from aggregates.money import Money
-from aggregates.ordering.order import Address, OrderLine
-from commands.ports import IdempotencyClaim, StoredResult
-from infra.recorder import LogKey, LogPage, TillrollRecorder
+from tillroll.aggregates.errors import ConcurrencyConflict, InvalidValue, NotFound
+from tillroll.aggregates.inventory.item import InventoryItem
+from tillroll.aggregates.money import Money
+from tillroll.aggregates.ordering.order import Address, OrderLine
+from tillroll.commands.ports import IdempotencyClaim, StoredResult
+from tillroll.infra.recorder import LogKey, LogPage, TillrollRecorder
 
 APPLICATION_NAME = "Tillroll"
 EVENTS_TABLE = "tillroll_events"

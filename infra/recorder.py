@@ -32,8 +32,7 @@ from eventsourcing.postgres import (
 )
 from psycopg.rows import dict_row, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
-
-from infra.hashchain import GENESIS, link
+from tillroll.infra.hashchain import GENESIS, link
 
 IDEMPOTENCY_TABLE = "tillroll_idempotency"
 HORIZON = "pg_snapshot_xmin(pg_current_snapshot())"

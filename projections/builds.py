@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from projections.model import Projection
+from tillroll.projections.model import Projection
 
 TABLE = "projection_builds"
 BUILDING, LIVE, RETIRED, SCRATCH = "building", "live", "retired", "scratch"

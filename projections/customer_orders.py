@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aggregates.ordering.order import Order, OrderStatus
-from projections.model import SqlProjection
-from projections.order_status import STATUS_OF
+from tillroll.aggregates.ordering.order import Order, OrderStatus
+from tillroll.projections.model import SqlProjection
+from tillroll.projections.order_status import STATUS_OF
 
 COLUMNS = (
     "order_id",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aggregates.inventory.item import InventoryItem
-from projections.model import SqlProjection
-from projections.stock_counters import STOCK_DELTAS, stock_deltas
+from tillroll.aggregates.inventory.item import InventoryItem
+from tillroll.projections.model import SqlProjection
+from tillroll.projections.stock_counters import STOCK_DELTAS, stock_deltas
 
 KIND_OF: dict[type, str] = {
     InventoryItem.StockReceived: "received",

@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-
-from aggregates.ordering.order import Order, OrderStatus
-from projections.model import RedisProjection
+from tillroll.aggregates.ordering.order import Order, OrderStatus
+from tillroll.projections.model import RedisProjection
 
 STATUS_OF: dict[type, str] = {
     Order.Cancelled: OrderStatus.CANCELLED,

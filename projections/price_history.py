@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aggregates.catalog.product import Product
-from projections.model import SqlProjection
+from tillroll.aggregates.catalog.product import Product
+from tillroll.projections.model import SqlProjection
 
 
 class PriceHistory(SqlProjection):

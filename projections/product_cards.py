@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aggregates.catalog.product import Product
-from projections.model import RedisProjection
-from projections.stock_counters import StockCountersMixin
+from tillroll.aggregates.catalog.product import Product
+from tillroll.projections.model import RedisProjection
+from tillroll.projections.stock_counters import StockCountersMixin
 
 
 class ProductCards(StockCountersMixin, RedisProjection):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aggregates.catalog.product import Product
-from projections.model import SqlProjection
-from projections.stock_counters import STOCK_DELTAS, stock_deltas
+from tillroll.aggregates.catalog.product import Product
+from tillroll.projections.model import SqlProjection
+from tillroll.projections.stock_counters import STOCK_DELTAS, stock_deltas
 
 
 class ProductSearch(SqlProjection):

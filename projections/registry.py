@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from projections.customer_orders import CustomerOrders
-from projections.inventory_ledger import InventoryLedger
-from projections.model import Projection
-from projections.order_status import OrderStatusView
-from projections.price_history import PriceHistory
-from projections.product_cards import ProductCards
-from projections.product_search import ProductSearch
-from projections.stock_levels import StockLevels
+from tillroll.projections.customer_orders import CustomerOrders
+from tillroll.projections.inventory_ledger import InventoryLedger
+from tillroll.projections.model import Projection
+from tillroll.projections.order_status import OrderStatusView
+from tillroll.projections.price_history import PriceHistory
+from tillroll.projections.product_cards import ProductCards
+from tillroll.projections.product_search import ProductSearch
+from tillroll.projections.stock_levels import StockLevels
 
 PROJECTIONS: tuple[type[Projection], ...] = (
     ProductSearch,

@@ -22,11 +22,10 @@ from typing import Any, Protocol
 import psycopg
 import redis
 from psycopg.sql import SQL, Identifier
-
-from projections import builds as catalog
-from projections.batches import RedisBatch, SqlBatch
-from projections.builds import BUILDING, LIVE, RETIRED, SCRATCH, Build
-from projections.model import Projection, RedisProjection, SqlProjection
+from tillroll.projections import builds as catalog
+from tillroll.projections.batches import RedisBatch, SqlBatch
+from tillroll.projections.builds import BUILDING, LIVE, RETIRED, SCRATCH, Build
+from tillroll.projections.model import Projection, RedisProjection, SqlProjection
 
 log = logging.getLogger(__name__)
 

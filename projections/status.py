@@ -6,9 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import msgspec
-
-from projections.builds import BUILDING, LIVE
-from projections.runner import ProjectionRunner
+from tillroll.projections.builds import BUILDING, LIVE
+from tillroll.projections.runner import ProjectionRunner
 
 CAUGHT_UP_SECONDS = 1.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from aggregates.inventory.item import InventoryItem
+from tillroll.aggregates.inventory.item import InventoryItem
 
 # event class -> (on_hand change, reserved change) as functions of the event
 STOCK_DELTAS: dict[type, tuple[str, int, int]] = {

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from projections.model import RedisProjection
-from projections.stock_counters import StockCountersMixin
+from tillroll.projections.model import RedisProjection
+from tillroll.projections.stock_counters import StockCountersMixin
 
 
 class StockLevels(StockCountersMixin, RedisProjection):

@@ -10,10 +10,9 @@ from collections.abc import Callable
 
 import msgspec
 import psycopg
-
-from projections.builds import LIVE, SCRATCH
-from projections.model import Projection, RedisProjection, SqlProjection
-from projections.runner import ProjectionRunner
+from tillroll.projections.builds import LIVE, SCRATCH
+from tillroll.projections.model import Projection, RedisProjection, SqlProjection
+from tillroll.projections.runner import ProjectionRunner
 
 ATTEMPTS = 5
 

@@ -12,11 +12,10 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
-
-from aggregates.errors import InvalidValue, NotFound
-from infra.eventstore import EVENTS_TABLE, META_KEY, EventStore
-from infra.hashchain import GENESIS, link
-from infra.recorder import HORIZON, LogKey, UnknownPosition
+from tillroll.aggregates.errors import InvalidValue, NotFound
+from tillroll.infra.eventstore import EVENTS_TABLE, META_KEY, EventStore
+from tillroll.infra.hashchain import GENESIS, link
+from tillroll.infra.recorder import HORIZON, LogKey, UnknownPosition
 
 EXPORT_PAGE = 1000
 

@@ -7,8 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-
-from queries.read_side import (
+from tillroll.queries.read_side import (
     Page,
     ReadSide,
     RedisRead,

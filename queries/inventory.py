@@ -7,8 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-
-from queries.read_side import Page, ReadSide, RedisRead, position_page
+from tillroll.queries.read_side import Page, ReadSide, RedisRead, position_page
 
 
 class StockLevel(msgspec.Struct):

@@ -7,9 +7,8 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-
-from queries.catalog import Money
-from queries.read_side import Page, ReadSide, RedisRead, decode_cursor, encode_cursor
+from tillroll.queries.catalog import Money
+from tillroll.queries.read_side import Page, ReadSide, RedisRead, decode_cursor, encode_cursor
 
 
 class _Line(msgspec.Struct):

@@ -11,10 +11,9 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 import redis
-
-from projections.builds import TABLE as BUILDS_TABLE
-from projections.builds import LiveBuilds
-from projections.model import RedisProjection, SqlProjection
+from tillroll.projections.builds import TABLE as BUILDS_TABLE
+from tillroll.projections.builds import LiveBuilds
+from tillroll.projections.model import RedisProjection, SqlProjection
 
 T = TypeVar("T")
 

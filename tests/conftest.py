@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tillroll.commands.bus import dispatch
+from tillroll.commands.context import CommandContext
+from tillroll.commands.identity import OpenAccount
+from tillroll.infra.embedded import EmbeddedServers, start_embedded
+from tillroll.infra.settings import Settings
 
-from commands.bus import dispatch
-from commands.context import CommandContext
-from commands.identity import OpenAccount
-from infra.embedded import EmbeddedServers, start_embedded
-from infra.runtime import Runtime
-from infra.settings import Settings
+from tillroll.bootstrap import Runtime
 
 _counter = itertools.count()
 DEMO_PASSWORD = "tillroll-demo"

@@ -5,11 +5,10 @@ from __future__ import annotations
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
-
-from aggregates.errors import InvalidValue
-from aggregates.flat import FlatState
-from aggregates.money import Money
-from aggregates.sku import check_sku
+from tillroll.aggregates.errors import InvalidValue
+from tillroll.aggregates.flat import FlatState
+from tillroll.aggregates.money import Money
+from tillroll.aggregates.sku import check_sku
 
 
 def _check_price(price: Money) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
-
-from aggregates.errors import InvalidValue
+from tillroll.aggregates.errors import InvalidValue
 
 ROLES = ("customer", "staff", "auditor", "ops")
 

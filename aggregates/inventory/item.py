@@ -5,10 +5,9 @@ from __future__ import annotations
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
-
-from aggregates.errors import Conflict, InsufficientStock, InvalidValue, NotFound
-from aggregates.flat import FlatState
-from aggregates.sku import check_sku
+from tillroll.aggregates.errors import Conflict, InsufficientStock, InvalidValue, NotFound
+from tillroll.aggregates.flat import FlatState
+from tillroll.aggregates.sku import check_sku
 
 
 def _positive(quantity: int, field: str) -> None:

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
-
-from aggregates.errors import IllegalTransition, InvalidValue
-from aggregates.money import Money
-from aggregates.sku import check_sku
+from tillroll.aggregates.errors import IllegalTransition, InvalidValue
+from tillroll.aggregates.money import Money
+from tillroll.aggregates.sku import check_sku
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000

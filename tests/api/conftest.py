@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
+from tillroll.api.app import create_app
 
-from api.app import create_app
-from infra.runtime import Runtime
 from tests.conftest import DEMO_PASSWORD, open_accounts
+from tillroll.bootstrap import Runtime
 
 ADDRESS = {
     "name": "Ada",

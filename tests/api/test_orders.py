@@ -6,16 +6,16 @@ import dataclasses
 
 import pytest
 from litestar.testing import TestClient
+from tillroll.api.app import create_app
+from tillroll.commands.bus import dispatch
+from tillroll.commands.catalog import CreateProduct
+from tillroll.commands.context import CommandContext
+from tillroll.commands.messages import MoneyIn
+from tillroll.infra.settings import Settings
 
-from api.app import create_app
-from commands.bus import dispatch
-from commands.catalog import CreateProduct
-from commands.context import CommandContext
-from commands.messages import MoneyIn
-from infra.runtime import Runtime
-from infra.settings import Settings
 from tests.api.conftest import ADDRESS, Shop, assert_problem
 from tests.conftest import open_accounts
+from tillroll.bootstrap import Runtime
 
 
 def test_placing_an_order_reserves_stock_and_reads_back(shop: Shop) -> None:
@@ -113,9 +113,9 @@ def test_a_body_that_is_not_json_is_400(shop: Shop) -> None:
 
 
 def test_another_customer_cannot_see_or_cancel_an_order(shop: Shop, runtime: Runtime) -> None:
-    from commands.bus import dispatch
-    from commands.context import CommandContext
-    from commands.identity import OpenAccount
+    from tillroll.commands.bus import dispatch
+    from tillroll.commands.context import CommandContext
+    from tillroll.commands.identity import OpenAccount
 
     dispatch(
         OpenAccount("bob@example.com", "Bob", "customer", "tillroll-demo"),

@@ -10,7 +10,7 @@ from typing import Any
 import uvicorn
 from uvicorn.server import ServerState
 
-from infra.cli import NO_DELAY_HTTP
+from tillroll.cli import NO_DELAY_HTTP
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:

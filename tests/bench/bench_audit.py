@@ -23,10 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from infra.runtime import Runtime  # noqa: E402
-from queries import audit  # noqa: E402
+from tillroll.queries import audit  # noqa: E402
+
 from tests.bench.bench_rebuild import read_rate, seed  # noqa: E402
 from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
+from tillroll.bootstrap import Runtime  # noqa: E402
 
 
 def main() -> int:
@@ -53,7 +54,7 @@ def main() -> int:
         started = time.perf_counter()
         with out.open("wb") as fh:
             subprocess.run(
-                [sys.executable, "-m", "infra.cli", "audit", "export"],
+                [sys.executable, "-m", "tillroll.cli", "audit", "export"],
                 env=env,
                 cwd=ROOT,
                 stdout=fh,

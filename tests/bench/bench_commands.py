@@ -36,19 +36,19 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 from eventsourcing.postgres import PostgresApplicationRecorder  # noqa: E402
+from tillroll.aggregates.errors import Conflict  # noqa: E402
+from tillroll.commands.bus import dispatch  # noqa: E402
+from tillroll.commands.catalog import CreateProduct  # noqa: E402
+from tillroll.commands.context import CommandContext, Principal  # noqa: E402
+from tillroll.commands.identity import OpenAccount  # noqa: E402
+from tillroll.commands.inventory import ReceiveStock  # noqa: E402
+from tillroll.commands.messages import AddressIn, LineIn, MoneyIn  # noqa: E402
+from tillroll.commands.ordering import PlaceOrder  # noqa: E402
+from tillroll.infra.eventstore import EventStore  # noqa: E402
+from tillroll.infra.recorder import TillrollRecorder  # noqa: E402
 
-from aggregates.errors import Conflict  # noqa: E402
-from commands.bus import dispatch  # noqa: E402
-from commands.catalog import CreateProduct  # noqa: E402
-from commands.context import CommandContext, Principal  # noqa: E402
-from commands.identity import OpenAccount  # noqa: E402
-from commands.inventory import ReceiveStock  # noqa: E402
-from commands.messages import AddressIn, LineIn, MoneyIn  # noqa: E402
-from commands.ordering import PlaceOrder  # noqa: E402
-from infra.eventstore import EventStore  # noqa: E402
-from infra.recorder import TillrollRecorder  # noqa: E402
-from infra.runtime import Runtime  # noqa: E402
 from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
+from tillroll.bootstrap import Runtime  # noqa: E402
 
 SKUS = 200
 CLIENTS = (1, 8, 32)
@@ -285,7 +285,7 @@ def start_server(settings: Any, port: int, workers: int = 1) -> subprocess.Popen
     env.update(settings.as_env(), TILLROLL_DEMO="0", TILLROLL_LOG_LEVEL="WARNING")
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)]
+        [sys.executable, "-m", "tillroll.cli", "serve", "--port", str(port)]
         + (["--workers", str(workers)] if workers > 1 else []),
         env=env,
         cwd=ROOT,

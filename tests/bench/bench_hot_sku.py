@@ -25,8 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from aggregates.inventory.item import InventoryItem  # noqa: E402
-from infra.eventstore import EventStore  # noqa: E402
+from tillroll.aggregates.inventory.item import InventoryItem  # noqa: E402
+from tillroll.infra.eventstore import EventStore  # noqa: E402
+
 from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
 
 BATCH = 500

@@ -50,18 +50,18 @@ import httpx  # noqa: E402
 import msgspec  # noqa: E402
 import psutil  # noqa: E402
 from litestar import Litestar, get  # noqa: E402
+from tillroll.commands.bus import dispatch  # noqa: E402
+from tillroll.commands.catalog import CreateProduct  # noqa: E402
+from tillroll.commands.context import CommandContext  # noqa: E402
+from tillroll.commands.identity import OpenAccount  # noqa: E402
+from tillroll.commands.inventory import ReceiveStock  # noqa: E402
+from tillroll.commands.messages import MoneyIn  # noqa: E402
+from tillroll.infra.settings import Settings  # noqa: E402
 
-from commands.bus import dispatch  # noqa: E402
-from commands.catalog import CreateProduct  # noqa: E402
-from commands.context import CommandContext  # noqa: E402
-from commands.identity import OpenAccount  # noqa: E402
-from commands.inventory import ReceiveStock  # noqa: E402
-from commands.messages import MoneyIn  # noqa: E402
-from infra.cli import NO_DELAY_HTTP  # noqa: E402
-from infra.runtime import Runtime  # noqa: E402
-from infra.settings import Settings  # noqa: E402
 from tests.bench.bench_commands import free_port  # noqa: E402
 from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
+from tillroll.bootstrap import Runtime  # noqa: E402
+from tillroll.cli import NO_DELAY_HTTP  # noqa: E402
 
 HEADING = "## Queries (Redis read models) vs a bare Litestar route"
 CONNECTIONS = 64
@@ -146,7 +146,7 @@ def start_tillroll(
     env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
     env.update(settings.as_env(), TILLROLL_DEMO="0", TILLROLL_LOG_LEVEL="WARNING")
     env["PYTHONPATH"] = str(ROOT)
-    argv = [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)]
+    argv = [sys.executable, "-m", "tillroll.cli", "serve", "--port", str(port)]
     argv += ["--workers", str(workers)]
     proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=log)
     wait_until_up(proc, f"http://127.0.0.1:{port}/health", "tillroll serve")

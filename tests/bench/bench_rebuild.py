@@ -25,13 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from aggregates.catalog.product import Product  # noqa: E402
-from aggregates.inventory.item import InventoryItem  # noqa: E402
-from aggregates.money import Money  # noqa: E402
-from aggregates.ordering.order import Address, Order, OrderLine  # noqa: E402
-from infra.runtime import Runtime  # noqa: E402
-from projections.registry import PROJECTIONS  # noqa: E402
+from tillroll.aggregates.catalog.product import Product  # noqa: E402
+from tillroll.aggregates.inventory.item import InventoryItem  # noqa: E402
+from tillroll.aggregates.money import Money  # noqa: E402
+from tillroll.aggregates.ordering.order import Address, Order, OrderLine  # noqa: E402
+from tillroll.projections.registry import PROJECTIONS  # noqa: E402
+
 from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
+from tillroll.bootstrap import Runtime  # noqa: E402
 
 ADDRESS = Address("Bench", "1 Main St", "Berlin", "10115", "DE")
 SKUS = 200
@@ -98,9 +99,9 @@ def live_latency(rt: Runtime, samples: int, rebuilding: str | None = None) -> li
     """Write one small command at a time; time until every live read model has applied it.
     With `rebuilding`, that read model is rebuilt over and over meanwhile: its batch
     transactions hold back the horizon every reader of the log waits behind."""
-    from commands.bus import dispatch
-    from commands.context import CommandContext
-    from commands.inventory import ReceiveStock
+    from tillroll.commands.bus import dispatch
+    from tillroll.commands.context import CommandContext
+    from tillroll.commands.inventory import ReceiveStock
 
     read = rt.live_builds(ttl=0)
     rt.runner.start()
@@ -119,7 +120,7 @@ def live_latency(rt: Runtime, samples: int, rebuilding: str | None = None) -> li
                 [
                     sys.executable,
                     "-m",
-                    "infra.cli",
+                    "tillroll.cli",
                     "projections",
                     "rebuild",
                     rebuilding,

@@ -60,15 +60,14 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import psutil  # noqa: E402
+from tillroll.aggregates.inventory.item import InventoryItem  # noqa: E402
+from tillroll.commands.bus import dispatch  # noqa: E402
+from tillroll.commands.catalog import CreateProduct  # noqa: E402
+from tillroll.commands.context import CommandContext, Principal  # noqa: E402
+from tillroll.commands.identity import OpenAccount  # noqa: E402
+from tillroll.commands.inventory import ReceiveStock  # noqa: E402
+from tillroll.commands.messages import MoneyIn  # noqa: E402
 
-from aggregates.inventory.item import InventoryItem  # noqa: E402
-from commands.bus import dispatch  # noqa: E402
-from commands.catalog import CreateProduct  # noqa: E402
-from commands.context import CommandContext, Principal  # noqa: E402
-from commands.identity import OpenAccount  # noqa: E402
-from commands.inventory import ReceiveStock  # noqa: E402
-from commands.messages import MoneyIn  # noqa: E402
-from infra.runtime import Runtime  # noqa: E402
 from tests.bench.bench_commands import free_port  # noqa: E402
 from tests.bench.bench_queries import (  # noqa: E402
     ADDRESS,
@@ -78,6 +77,7 @@ from tests.bench.bench_queries import (  # noqa: E402
     stop,
 )
 from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
+from tillroll.bootstrap import Runtime  # noqa: E402
 
 HEADING = "## 400 shoppers"
 PASSWORD = "shopper-password"

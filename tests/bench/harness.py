@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from infra.embedded import start_embedded
-from infra.settings import Settings
+from tillroll.infra.embedded import start_embedded
+from tillroll.infra.settings import Settings
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "docs" / "BENCHMARKS.md"
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from infra.runtime import Runtime
-from infra.settings import Settings
-from projections.model import RedisProjection, SqlProjection
+from tillroll.infra.settings import Settings
+from tillroll.projections.model import RedisProjection, SqlProjection
+
+from tillroll.bootstrap import Runtime
 
 
 def dump(rt: Runtime) -> dict[str, Any]:

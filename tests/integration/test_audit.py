@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
+from tillroll.api.app import create_app
+from tillroll.commands.bus import dispatch
+from tillroll.commands.context import CommandContext, Principal
+from tillroll.commands.ordering import CancelOrder
+from tillroll.infra.eventstore import EVENTS_TABLE
+from tillroll.infra.settings import Settings
+from tillroll.queries import audit
 
-from api.app import create_app
-from commands.bus import dispatch
-from commands.context import CommandContext, Principal
-from commands.ordering import CancelOrder
-from infra.eventstore import EVENTS_TABLE
-from infra.runtime import Runtime
-from infra.settings import Settings
-from queries import audit
 from tests.conftest import DEMO_PASSWORD, open_accounts
 from tests.integration.workload import create_product, order, shop
+from tillroll.bootstrap import Runtime
 
 
 def _table(rt: Runtime) -> str:
@@ -77,7 +77,7 @@ def _order_stream(rt: Runtime) -> tuple[uuid.UUID, list[audit.AuditEvent]]:
 
 
 def _item_stream(rt: Runtime) -> tuple[uuid.UUID, list[audit.AuditEvent]]:
-    from aggregates.inventory.item import InventoryItem
+    from tillroll.aggregates.inventory.item import InventoryItem
 
     create_product(rt.store, "BOLT", 10, 5)
     for _ in range(3):
@@ -136,7 +136,7 @@ def test_verify_names_two_events_swapped(runtime: Runtime) -> None:
 
 
 def test_an_anchor_exposes_a_wholesale_rewrite_that_chains_verify_alone(runtime: Runtime) -> None:
-    from infra.hashchain import GENESIS, link
+    from tillroll.infra.hashchain import GENESIS, link
 
     stream, _events = _order_stream(runtime)
     anchor = audit.verify(runtime.store)
@@ -212,7 +212,7 @@ def test_audit_routes_are_for_auditors_and_never_change_anything(runtime: Runtim
     create_product(runtime.store, "MUG", 1200, 5)
     client, headers = _client(runtime)
     head = runtime.store.head()
-    from aggregates.catalog.product import Product
+    from tillroll.aggregates.catalog.product import Product
 
     product = Product.create_id("MUG")
     with client:
@@ -243,13 +243,14 @@ def test_cli_audit_commands_print_the_stream(runtime: Runtime, action: list[str]
     import subprocess
     import sys
 
-    from aggregates.catalog.product import Product
+    from tillroll.aggregates.catalog.product import Product
+
     from tests.conftest import ROOT, child_env
 
     create_product(runtime.store, "LAMP", 4500, 0)
     stream = str(Product.create_id("LAMP"))
     result = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "audit", action[0], stream, *action[1:]],
+        [sys.executable, "-m", "tillroll.cli", "audit", action[0], stream, *action[1:]],
         env=child_env(runtime.settings),
         cwd=ROOT,
         capture_output=True,

@@ -64,7 +64,7 @@ def _servers_of(data_dir: Path) -> list[psutil.Process]:
 def serving(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "tillroll.cli", "serve", "--port", str(port)],
         env=_env(data_dir),
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -113,7 +113,7 @@ def test_serve_runs_the_embedded_default_and_ctrl_c_stops_it_cleanly(tmp_path: P
 
         # Another command with the same data directory shares the running servers.
         status_run = subprocess.run(
-            [sys.executable, "-m", "infra.cli", "projections", "status"],
+            [sys.executable, "-m", "tillroll.cli", "projections", "status"],
             env=_env(data_dir),
             cwd=ROOT,
             capture_output=True,

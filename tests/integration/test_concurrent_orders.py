@@ -7,19 +7,19 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from tillroll.aggregates.errors import InsufficientStock
+from tillroll.aggregates.inventory.item import InventoryItem
+from tillroll.commands import bus
+from tillroll.commands.bus import dispatch
+from tillroll.commands.context import CommandContext, Principal
+from tillroll.commands.messages import LineIn, MoneyIn
+from tillroll.commands.ordering import PlaceOrder
+from tillroll.queries import catalog as catalog_q
+from tillroll.queries import inventory as inventory_q
+from tillroll.queries.read_side import ReadSide
 
-from aggregates.errors import InsufficientStock
-from aggregates.inventory.item import InventoryItem
-from commands import bus
-from commands.bus import dispatch
-from commands.context import CommandContext, Principal
-from commands.messages import LineIn, MoneyIn
-from commands.ordering import PlaceOrder
-from infra.runtime import Runtime
-from queries import catalog as catalog_q
-from queries import inventory as inventory_q
-from queries.read_side import ReadSide
 from tests.integration.workload import ADDRESS, create_product
+from tillroll.bootstrap import Runtime
 
 
 def _read_side(rt: Runtime) -> ReadSide:

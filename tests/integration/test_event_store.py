@@ -6,17 +6,17 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from tillroll.aggregates.errors import InsufficientStock
+from tillroll.aggregates.inventory.item import InventoryItem
+from tillroll.commands.bus import IdempotencyKeyReused, dispatch
+from tillroll.commands.context import CommandContext, Principal
+from tillroll.commands.inventory import ReceiveStock
+from tillroll.commands.messages import LineIn, MoneyIn
+from tillroll.commands.ordering import PlaceOrder
+from tillroll.infra.eventstore import SNAPSHOT_EVERY
 
-from aggregates.errors import InsufficientStock
-from aggregates.inventory.item import InventoryItem
-from commands.bus import IdempotencyKeyReused, dispatch
-from commands.context import CommandContext, Principal
-from commands.inventory import ReceiveStock
-from commands.messages import LineIn, MoneyIn
-from commands.ordering import PlaceOrder
-from infra.eventstore import SNAPSHOT_EVERY
-from infra.runtime import Runtime
 from tests.integration.workload import ADDRESS, create_product
+from tillroll.bootstrap import Runtime
 
 
 def test_every_stored_event_names_its_principal_and_request(runtime: Runtime) -> None:

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tillroll.infra.settings import Settings
+from tillroll.projections.model import Projection
+from tillroll.projections.runner import ProjectionFailed
 
-from infra.runtime import Runtime
-from infra.settings import Settings
-from projections.model import Projection
-from projections.runner import ProjectionFailed
 from tests.conftest import child_env
 from tests.integration.readmodels import clean_rebuild, dump
 from tests.integration.workload import shop
+from tillroll.bootstrap import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,7 +84,7 @@ def test_runner_killed_with_sigkill_resumes_to_the_same_models_as_a_clean_rebuil
         head = rt.store.head()
     finally:
         rt.close()
-    command = [sys.executable, "-m", "infra.cli", "projections", "run"]
+    command = [sys.executable, "-m", "tillroll.cli", "projections", "run"]
     watcher = Runtime.open(settings)
     kills = 0
     try:

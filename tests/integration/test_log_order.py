@@ -19,11 +19,11 @@ import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
+from tillroll.aggregates.inventory.item import InventoryItem
+from tillroll.infra.settings import Settings
+from tillroll.queries.audit import export
 
-from aggregates.inventory.item import InventoryItem
-from infra.runtime import Runtime
-from infra.settings import Settings
-from queries.audit import export
+from tillroll.bootstrap import Runtime
 
 WAIT = 15.0
 

@@ -13,19 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tillroll.aggregates.errors import DomainError
+from tillroll.infra.settings import Settings
+from tillroll.projections.builds import BUILDING, LIVE
+from tillroll.projections.product_search import ProductSearch
+from tillroll.projections.status import collect_status
+from tillroll.projections.verify import verify
+from tillroll.queries import catalog as catalog_q
+from tillroll.queries.read_side import ReadSide
 
-from aggregates.errors import DomainError
-from infra.runtime import Runtime
-from infra.settings import Settings
-from projections.builds import BUILDING, LIVE
-from projections.product_search import ProductSearch
-from projections.status import collect_status
-from projections.verify import verify
-from queries import catalog as catalog_q
-from queries.read_side import ReadSide
 from tests.conftest import child_env
 from tests.integration.readmodels import clean_rebuild, dump
 from tests.integration.workload import create_product, order, shop
+from tillroll.bootstrap import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -165,7 +165,7 @@ def test_a_poison_event_stops_its_projection_only_and_retry_resumes_it(
 
 def _cli(settings: Settings, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *args],
+        [sys.executable, "-m", "tillroll.cli", *args],
         env=_env(settings, **extra_env),
         cwd=ROOT,
         capture_output=True,
@@ -225,7 +225,7 @@ def test_a_rebuild_killed_with_sigkill_resumes_to_a_clean_result(
     shop(runtime.store, orders=200)
     runtime.runner.catch_up()
     head = runtime.store.head()
-    command = [sys.executable, "-m", "infra.cli", "projections", "rebuild", "inventory_ledger"]
+    command = [sys.executable, "-m", "tillroll.cli", "projections", "rebuild", "inventory_ledger"]
     env = _env(settings, TILLROLL_PROJECTION_REBUILD_BATCH="5")
     kills = 0
     for _ in range(3):

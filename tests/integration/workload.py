@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 import uuid
 
-from aggregates.errors import DomainError
-from commands.bus import dispatch
-from commands.catalog import ChangePrice, CreateProduct
-from commands.context import CommandContext, Principal
-from commands.inventory import AdjustStock, ReceiveStock
-from commands.messages import AddressIn, LineIn, MoneyIn
-from commands.ordering import CancelOrder, PlaceOrder
-from infra.eventstore import EventStore
+from tillroll.aggregates.errors import DomainError
+from tillroll.commands.bus import dispatch
+from tillroll.commands.catalog import ChangePrice, CreateProduct
+from tillroll.commands.context import CommandContext, Principal
+from tillroll.commands.inventory import AdjustStock, ReceiveStock
+from tillroll.commands.messages import AddressIn, LineIn, MoneyIn
+from tillroll.commands.ordering import CancelOrder, PlaceOrder
+from tillroll.infra.eventstore import EventStore
 
 ADDRESS = AddressIn("Ada", "1 Main St", "Berlin", "10115", "DE")
 

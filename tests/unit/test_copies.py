@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from uuid import uuid4
 
-from aggregates.catalog.product import Product
-from aggregates.inventory.item import InventoryItem
-from aggregates.money import Money
+from tillroll.aggregates.catalog.product import Product
+from tillroll.aggregates.inventory.item import InventoryItem
+from tillroll.aggregates.money import Money
 
 
 def test_a_copied_stock_item_reserves_without_touching_the_original() -> None:

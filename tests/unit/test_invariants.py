@@ -23,8 +23,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
-
-from aggregates.errors import (
+from tillroll.aggregates.errors import (
     Conflict,
     DomainError,
     IllegalTransition,
@@ -32,9 +31,9 @@ from aggregates.errors import (
     InvalidValue,
     NotFound,
 )
-from aggregates.inventory.item import InventoryItem
-from aggregates.money import Money
-from aggregates.ordering.order import TRANSITIONS, Address, Order, OrderLine, OrderStatus
+from tillroll.aggregates.inventory.item import InventoryItem
+from tillroll.aggregates.money import Money
+from tillroll.aggregates.ordering.order import TRANSITIONS, Address, Order, OrderLine, OrderStatus
 
 S = OrderStatus
 MACHINE_SETTINGS = settings(

@@ -6,9 +6,8 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.application import project_aggregate
-
-from aggregates.errors import Conflict, InsufficientStock, InvalidValue, NotFound
-from aggregates.inventory.item import InventoryItem
+from tillroll.aggregates.errors import Conflict, InsufficientStock, InvalidValue, NotFound
+from tillroll.aggregates.inventory.item import InventoryItem
 
 SKU = "MUG-BLUE-01"
 ORDER_A = UUID("00000000-0000-4000-8000-00000000000a")

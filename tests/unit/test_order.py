@@ -7,10 +7,9 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.application import project_aggregate
-
-from aggregates.errors import Conflict, IllegalTransition, InvalidValue
-from aggregates.money import Money
-from aggregates.ordering.order import (
+from tillroll.aggregates.errors import Conflict, IllegalTransition, InvalidValue
+from tillroll.aggregates.money import Money
+from tillroll.aggregates.ordering.order import (
     MAX_LINES,
     MAX_QUANTITY,
     TRANSITIONS,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 from eventsourcing.application import project_aggregate
-
-from aggregates.catalog.product import Product
-from aggregates.errors import InvalidValue, RuleViolation
-from aggregates.identity.account import ROLES, Account, normalise_email
-from aggregates.money import Money
+from tillroll.aggregates.catalog.product import Product
+from tillroll.aggregates.errors import InvalidValue, RuleViolation
+from tillroll.aggregates.identity.account import ROLES, Account, normalise_email
+from tillroll.aggregates.money import Money
 
 # --- Money -----------------------------------------------------------------------------------
 

@@ -8,8 +8,7 @@ from uuid import uuid4
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
-
-from infra.eventstore import TillrollApplication
+from tillroll.infra.eventstore import TillrollApplication
 
 
 class Parcel(Aggregate):

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infra.cli.console import CliError, Progress, open_runtime
-from infra.settings import Settings
+from tillroll.cli.console import CliError, Progress, open_runtime
+from tillroll.infra.settings import Settings
 
 
 def _stream(value: str) -> Any:
@@ -23,7 +23,7 @@ def _stream(value: str) -> Any:
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     import msgspec
 
-    from queries import audit
+    from tillroll.queries import audit
 
     encode = msgspec.json.Encoder().encode
     runtime = open_runtime(settings)

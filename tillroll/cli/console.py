@@ -6,8 +6,8 @@ import logging
 import sys
 import time
 
-from infra.runtime import Runtime
-from infra.settings import Settings
+from tillroll.bootstrap import Runtime
+from tillroll.infra.settings import Settings
 
 log = logging.getLogger("tillroll")
 
@@ -33,7 +33,7 @@ def open_runtime(settings: Settings) -> Runtime:
 
 
 def seed_if_asked(runtime: Runtime) -> None:
-    from infra.seed import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo
+    from tillroll.seed import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo
 
     if runtime.settings.seed_demo and seed_demo(runtime.store):
         print("seeded demo data", file=sys.stderr)

@@ -6,15 +6,15 @@ import argparse
 import contextlib
 import sys
 
-from infra.cli.console import CliError, Progress, open_runtime
-from infra.runtime import Runtime
-from infra.settings import Settings
+from tillroll.bootstrap import Runtime
+from tillroll.cli.console import CliError, Progress, open_runtime
+from tillroll.infra.settings import Settings
 
 
 def _status_table(runtime: Runtime, as_json: bool) -> None:
     import msgspec
 
-    from projections.status import collect_status
+    from tillroll.projections.status import collect_status
 
     rows = collect_status(runtime.runner)
     if as_json:
@@ -38,7 +38,7 @@ def _status_table(runtime: Runtime, as_json: bool) -> None:
 
 
 def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
-    from projections.registry import PROJECTIONS, projection_class
+    from tillroll.projections.registry import PROJECTIONS, projection_class
 
     if args.action == "list":
         print(f"{'name':<17} {'version':>7}  {'target':<6} events")
@@ -66,7 +66,7 @@ def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{name}: build {built.build} is live at position {runner.position(built)}")
             return 0
         if args.action == "verify":
-            from projections.verify import verify
+            from tillroll.projections.verify import verify
 
             progress = Progress(f"verify {name}")
             result = verify(runner, name, progress=progress)

@@ -9,9 +9,9 @@ from typing import Any
 from litestar import Litestar
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from api.app import create_app
-from infra.runtime import Runtime
-from infra.settings import Settings
+from tillroll.api.app import create_app
+from tillroll.bootstrap import Runtime
+from tillroll.infra.settings import Settings
 
 
 def create() -> Litestar:

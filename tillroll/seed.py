@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from commands.bus import dispatch
-from commands.catalog import CreateProduct
-from commands.context import CommandContext, Principal
-from commands.identity import OpenAccount
-from commands.inventory import ReceiveStock
-from commands.messages import MoneyIn
-from infra.eventstore import EventStore
+from tillroll.commands.bus import dispatch
+from tillroll.commands.catalog import CreateProduct
+from tillroll.commands.context import CommandContext, Principal
+from tillroll.commands.identity import OpenAccount
+from tillroll.commands.inventory import ReceiveStock
+from tillroll.commands.messages import MoneyIn
+from tillroll.infra.eventstore import EventStore
 
 DEMO_PASSWORD = "tillroll-demo"
 DEMO_ACCOUNTS = [

@@ -10,14 +10,14 @@ from pathlib import Path
 import redis
 from psycopg_pool import ConnectionPool
 
-from infra.embedded import EmbeddedServers, start_embedded
-from infra.eventstore import EventStore
-from infra.postgres import read_model_pool
-from infra.redis import redis_client
-from infra.settings import Settings
-from projections.builds import LiveBuilds
-from projections.registry import PROJECTIONS
-from projections.runner import ProjectionRunner
+from tillroll.infra.embedded import EmbeddedServers, start_embedded
+from tillroll.infra.eventstore import EventStore
+from tillroll.infra.postgres import read_model_pool
+from tillroll.infra.redis import redis_client
+from tillroll.infra.settings import Settings
+from tillroll.projections.builds import LiveBuilds
+from tillroll.projections.registry import PROJECTIONS
+from tillroll.projections.runner import ProjectionRunner
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from aggregates.errors import DomainError
-from infra.cli.audit import cmd_audit
-from infra.cli.console import CliError, configure_logging, log, open_runtime, seed_if_asked
-from infra.cli.projections import cmd_projections
-from infra.settings import Settings, SettingsError
+from tillroll.aggregates.errors import DomainError
+from tillroll.cli.audit import cmd_audit
+from tillroll.cli.console import CliError, configure_logging, log, open_runtime, seed_if_asked
+from tillroll.cli.projections import cmd_projections
+from tillroll.infra.settings import Settings, SettingsError
 
-NO_DELAY_HTTP = "api.asgi:NoDelayHTTP"
+NO_DELAY_HTTP = "tillroll.asgi:NoDelayHTTP"
 """uvicorn's HTTP protocol with TCP_NODELAY set (see api/asgi.py)."""
 
 
@@ -26,7 +26,7 @@ NO_DELAY_HTTP = "api.asgi:NoDelayHTTP"
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
+    from tillroll.api.app import create_app
 
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     if args.no_projections:
@@ -50,7 +50,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         os.environ.update(runtime.settings.as_env(), TILLROLL_PROJECTIONS="0")
         if settings.run_projections:
             runtime.runner.start()
-        uvicorn.run("api.asgi:create", factory=True, workers=args.workers, **options)
+        uvicorn.run("tillroll.asgi:create", factory=True, workers=args.workers, **options)
         return 0
     finally:
         runtime.close()
@@ -65,7 +65,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
-    from infra.seed import seed_demo
+    from tillroll.seed import seed_demo
 
     runtime = open_runtime(settings)
     try:
@@ -78,9 +78,9 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
-    from commands.bus import dispatch
-    from commands.context import CommandContext, Principal
-    from commands.identity import OpenAccount
+    from tillroll.commands.bus import dispatch
+    from tillroll.commands.context import CommandContext, Principal
+    from tillroll.commands.identity import OpenAccount
 
     password = os.environ.get("TILLROLL_NEW_PASSWORD") or (
         getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
