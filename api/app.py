@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Litestar
@@ -23,42 +24,36 @@ from tillroll.api.inventory import InventoryController
 from tillroll.api.ops import MetricsController, OpsController
 from tillroll.api.orders import OrdersController
 from tillroll.api.requests import strict_body
-from tillroll.infra.redis import async_redis_client
 from tillroll.queries.read_side import ReadSide
-
-from tillroll.bootstrap import Runtime, jwt_secret
 
 log = logging.getLogger(__name__)
 
 
-def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litestar:
-    """Build the HTTP app over an opened runtime. The runtime's owner closes it."""
-    settings = runtime.settings
-    auth = jwt_auth(jwt_secret(settings), settings.jwt_ttl_seconds)
-    read = ReadSide(
-        runtime.redis,
-        runtime.read_pool,
-        runtime.live_builds(),
-        runtime.store,
-        settings.read_wait_seconds,
-    )
-    follow = settings.run_projections if run_projections is None else run_projections
+@dataclass(frozen=True)
+class AppParts:
+    """What the HTTP app is built from; the composition root (tillroll/bootstrap.py) makes
+    them. The app holds no connection of its own and closes nothing it was given."""
 
-    @asynccontextmanager
-    async def projections_lifespan(_: Litestar) -> AsyncIterator[None]:
-        if follow:
-            runtime.runner.start()
-        try:
-            yield
-        finally:
-            if follow:
-                runtime.runner.stop()
+    store: Any
+    """The event store, as the commands' port (commands.ports.EventStorePort)."""
+    read: ReadSide
+    runner: Any
+    """The projection engine, for the ops routes (rebuild, retry)."""
+    jwt_secret: str
+    jwt_ttl_seconds: int
+    async_redis: Callable[[], Any]
+    """Makes an asyncio Redis client; called on the serving event loop, which it binds to."""
+    lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = ()
+
+
+def create_app(parts: AppParts) -> Litestar:
+    """Build the HTTP app from its parts."""
+    auth = jwt_auth(parts.jwt_secret, parts.jwt_ttl_seconds)
+    read = parts.read
 
     @asynccontextmanager
     async def async_redis_lifespan(_: Litestar) -> AsyncIterator[None]:
-        # Bound to the loop that serves requests, so made here rather than with the runtime.
-        assert settings.redis_url is not None
-        read.aredis = async_redis_client(settings.redis_url)
+        read.aredis = parts.async_redis()
         try:
             yield
         finally:
@@ -66,13 +61,13 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Lite
             await client.aclose()
 
     def provide_store() -> Any:
-        return runtime.store
+        return parts.store
 
     def provide_read() -> ReadSide:
         return read
 
     def provide_runner() -> Any:
-        return runtime.runner
+        return parts.runner
 
     return Litestar(
         route_handlers=[
@@ -94,7 +89,7 @@ def create_app(runtime: Runtime, *, run_projections: bool | None = None) -> Lite
         before_request=strict_body,
         middleware=[PrometheusConfig(app_name="tillroll", group_path=True).middleware],
         on_app_init=[auth.on_app_init],
-        lifespan=[async_redis_lifespan, projections_lifespan],
+        lifespan=[async_redis_lifespan, *parts.lifespan],
         state=State({"jwt_auth": auth}),
         openapi_config=OpenAPIConfig(
             title="tillroll",

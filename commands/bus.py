@@ -15,7 +15,7 @@ from typing import Any, get_type_hints
 
 import msgspec
 from tillroll.aggregates.errors import ConcurrencyConflict, Conflict
-from tillroll.commands import catalog, identity, inventory, ordering
+from tillroll.commands import catalog, identity, inventory, notifications, ordering
 from tillroll.commands.context import CommandContext
 
 Handler = Callable[[Any, CommandContext], Any]
@@ -28,7 +28,11 @@ HANDLERS: dict[type, Handler] = {
     ordering.PlaceOrder: ordering.place_order,
     ordering.CancelOrder: ordering.cancel_order,
     identity.OpenAccount: identity.open_account,
+    notifications.SendOrderConfirmation: notifications.send_order_confirmation,
 }
+
+BY_NAME: dict[str, type] = {command.__name__: command for command in HANDLERS}
+"""Command types by name, for commands that travel as jobs (name + JSON body)."""
 
 RESULT_TYPES: dict[type, type] = {
     command: get_type_hints(handler)["return"] for command, handler in HANDLERS.items()

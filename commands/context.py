@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import msgspec
-from tillroll.commands.ports import EventStorePort, IdempotencyClaim
+from tillroll.commands.ports import EventStorePort, IdempotencyClaim, Mailer
 
 R = TypeVar("R", bound=msgspec.Struct)
 
@@ -40,6 +40,8 @@ class CommandContext:
     claim_scope: str | None = None
     claim_key: str | None = None
     claim_fingerprint: str | None = None
+    mail: Mailer | None = None
+    """Set where commands that send e-mail run (the worker)."""
 
     @property
     def meta(self) -> dict[str, str]:

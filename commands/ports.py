@@ -1,4 +1,5 @@
-"""What handlers need from the outside world, as protocols; infra provides the real thing."""
+"""What handlers and reactions need from the outside world, as protocols; infra provides the
+real thing and the composition root (tillroll/bootstrap.py) passes it in."""
 
 from __future__ import annotations
 
@@ -36,3 +37,28 @@ class EventStorePort(Protocol):
     ) -> int: ...
 
     def find_result(self, scope: str, key: str) -> StoredResult | None: ...
+
+
+class OutgoingMail(msgspec.Struct, frozen=True):
+    """One e-mail. Its Message-ID is derived from its cause (the order, the refund...), so a
+    second delivery of the same cause is recognisable and a mailer can refuse it."""
+
+    message_id: str
+    to: str
+    subject: str
+    text: str
+    headers: dict[str, str] = {}
+
+
+class Mailer(Protocol):
+    def send(self, mail: OutgoingMail) -> bool:
+        """Deliver the message once: False (and nothing sent) if its Message-ID was
+        delivered before."""
+        ...
+
+
+class JobQueue(Protocol):
+    def enqueue(self, command: msgspec.Struct, *, job_id: str, queue: str = "default") -> bool:
+        """Run `command` later, in a worker, at most once per `job_id` (characters
+        A-Z a-z 0-9 - _): False if a job with that id exists already."""
+        ...

@@ -89,7 +89,9 @@ class ProjectionRunner:
         batch_size: int = DEFAULT_BATCH,
         rebuild_batch: int = REBUILD_BATCH,
         retire_after: float = RETIRE_AFTER,
+        reactions: Sequence[Any] = (),
     ) -> None:
+        self.reactions = list(reactions)
         self.log = log_
         self.sql_pool = sql_pool
         self.redis = redis_client

@@ -9,14 +9,13 @@ from typing import Any
 from litestar import Litestar
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from tillroll.api.app import create_app
-from tillroll.bootstrap import Runtime
+from tillroll.bootstrap import Runtime, http_app
 from tillroll.infra.settings import Settings
 
 
 def create() -> Litestar:
     runtime = Runtime.open(Settings.from_env())
-    app = create_app(runtime, run_projections=False)
+    app = http_app(runtime, run_projections=False)
     app.on_shutdown.append(runtime.close)
     return app
 

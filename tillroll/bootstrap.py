@@ -1,23 +1,34 @@
-"""Wiring: from settings to running parts (servers, event store, read stores, runner)."""
+"""The composition root: from settings to running parts. Every entry point (`tillroll serve`,
+the CLI commands, the rq worker, the tests and the benchmarks) gets its dependencies here,
+and nothing else in the code builds a connection, a store or a runner."""
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from litestar import Litestar
 from psycopg_pool import ConnectionPool
 
+from tillroll.api.app import AppParts, create_app
+from tillroll.commands.context import CommandContext, Principal
+from tillroll.commands.reactions import REACTIONS, ActiveReaction
 from tillroll.infra.embedded import EmbeddedServers, start_embedded
 from tillroll.infra.eventstore import EventStore
+from tillroll.infra.jobs import RqJobQueue, rq_connection
+from tillroll.infra.mail import FileMailer
 from tillroll.infra.postgres import read_model_pool
-from tillroll.infra.redis import redis_client
+from tillroll.infra.redis import async_redis_client, redis_client
 from tillroll.infra.settings import Settings
 from tillroll.projections.builds import LiveBuilds
 from tillroll.projections.registry import PROJECTIONS
 from tillroll.projections.runner import ProjectionRunner
+from tillroll.queries.read_side import ReadSide
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +45,29 @@ def jwt_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def mail_directory(settings: Settings) -> Path:
+    """Where the embedded default's mailer writes messages (one .eml file each)."""
+    return Path(settings.data_dir) / "mail"
+
+
 @dataclass
 class Runtime:
+    """Everything one process runs on, opened once and closed once."""
+
     settings: Settings
     store: EventStore
     read_pool: ConnectionPool
     redis: redis.Redis
     runner: ProjectionRunner
+    jobs: RqJobQueue
+    mailer: FileMailer
     servers: EmbeddedServers = field(default_factory=EmbeddedServers)
     _closed: bool = False
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
+        """Start the embedded servers the settings ask for, open the stores, create what is
+        missing in them (idempotent), and wire the projection engine and the reactions."""
         servers = EmbeddedServers()
         if settings.database_url is None or settings.redis_url is None:
             servers = start_embedded(
@@ -66,6 +88,8 @@ class Runtime:
                 settings.database_url, settings.read_schema, settings.pg_pool_size
             )
             client = redis_client(settings.redis_url)
+            jobs = RqJobQueue(rq_connection(settings.redis_url), prefix=settings.redis_prefix)
+            reactions = [ActiveReaction(reaction, jobs, store) for reaction in REACTIONS]
             runner = ProjectionRunner(
                 store,
                 read_pool,
@@ -74,16 +98,35 @@ class Runtime:
                 prefix=settings.redis_prefix,
                 batch_size=settings.projection_batch,
                 rebuild_batch=settings.projection_rebuild_batch,
+                reactions=reactions,
             )
             runner.setup()
         except BaseException:
             servers.stop()
             raise
-        return cls(settings, store, read_pool, client, runner, servers)
+        mailer = FileMailer(mail_directory(settings))
+        return cls(settings, store, read_pool, client, runner, jobs, mailer, servers)
 
     def live_builds(self, ttl: float = 1.0) -> LiveBuilds:
         """Which build of each read model queries should read (cached for `ttl` seconds)."""
         return LiveBuilds(self.read_pool, PROJECTIONS, self.settings.redis_prefix, ttl)
+
+    def read_side(self) -> ReadSide:
+        return ReadSide(
+            self.redis,
+            self.read_pool,
+            self.live_builds(),
+            self.store,
+            self.settings.read_wait_seconds,
+        )
+
+    def command_context(
+        self, principal: Principal, request_id: str | None = None
+    ) -> CommandContext:
+        ctx = CommandContext(self.store, principal=principal, mail=self.mailer)
+        if request_id is not None:
+            ctx.request_id = request_id
+        return ctx
 
     def close(self) -> None:
         if self._closed:
@@ -92,5 +135,37 @@ class Runtime:
         self.runner.stop()
         self.read_pool.close()
         self.redis.close()
+        self.jobs.connection.close()
         self.store.close()
         self.servers.stop()
+
+
+def http_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litestar:
+    """The HTTP app over an opened runtime; with `run_projections` (default: the settings'),
+    the app's lifespan also runs the projection engine. The runtime's owner closes it."""
+    settings = runtime.settings
+    follow = settings.run_projections if run_projections is None else run_projections
+
+    @asynccontextmanager
+    async def projections_lifespan(_: Litestar) -> AsyncIterator[None]:
+        if follow:
+            runtime.runner.start()
+        try:
+            yield
+        finally:
+            if follow:
+                runtime.runner.stop()
+
+    redis_url = settings.redis_url
+    assert redis_url is not None
+    return create_app(
+        AppParts(
+            store=runtime.store,
+            read=runtime.read_side(),
+            runner=runtime.runner,
+            jwt_secret=jwt_secret(settings),
+            jwt_ttl_seconds=settings.jwt_ttl_seconds,
+            async_redis=lambda: async_redis_client(redis_url),
+            lifespan=(projections_lifespan,),
+        )
+    )

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from tillroll.api.app import create_app
 
 from tests.conftest import DEMO_PASSWORD, open_accounts
-from tillroll.bootstrap import Runtime
+from tillroll.bootstrap import Runtime, http_app
 
 ADDRESS = {
     "name": "Ada",
@@ -71,7 +70,7 @@ class Shop:
 @pytest.fixture
 def shop(runtime: Runtime) -> Iterator[Shop]:
     open_accounts(runtime)
-    with TestClient(create_app(runtime, run_projections=True)) as client:
+    with TestClient(http_app(runtime, run_projections=True)) as client:
         yield Shop(client)
 
 

@@ -6,7 +6,6 @@ import dataclasses
 
 import pytest
 from litestar.testing import TestClient
-from tillroll.api.app import create_app
 from tillroll.commands.bus import dispatch
 from tillroll.commands.catalog import CreateProduct
 from tillroll.commands.context import CommandContext
@@ -15,7 +14,7 @@ from tillroll.infra.settings import Settings
 
 from tests.api.conftest import ADDRESS, Shop, assert_problem
 from tests.conftest import open_accounts
-from tillroll.bootstrap import Runtime
+from tillroll.bootstrap import Runtime, http_app
 
 
 def test_placing_an_order_reserves_stock_and_reads_back(shop: Shop) -> None:
@@ -195,7 +194,7 @@ def test_a_read_model_that_cannot_reach_min_position_answers_503(
         position = dispatch(
             CreateProduct("NOT-PROJECTED", "Mug", MoneyIn(1200, "EUR")), CommandContext(rt.store)
         ).position
-        with TestClient(create_app(rt, run_projections=False)) as client:
+        with TestClient(http_app(rt, run_projections=False)) as client:
             response = client.get(f"/v1/products/MUG?min_position={position}")
     finally:
         rt.close()

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from tillroll.api.app import create_app
 from tillroll.commands.bus import dispatch
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.ordering import CancelOrder
@@ -20,7 +19,7 @@ from tillroll.queries import audit
 
 from tests.conftest import DEMO_PASSWORD, open_accounts
 from tests.integration.workload import create_product, order, shop
-from tillroll.bootstrap import Runtime
+from tillroll.bootstrap import Runtime, http_app
 
 
 def _table(rt: Runtime) -> str:
@@ -164,7 +163,7 @@ def test_an_anchor_exposes_a_wholesale_rewrite_that_chains_verify_alone(runtime:
 
 def _client(rt: Runtime) -> tuple[TestClient[Any], dict[str, dict[str, str]]]:
     open_accounts(rt)
-    client = TestClient(create_app(rt, run_projections=False))
+    client = TestClient(http_app(rt, run_projections=False))
     headers = {}
     for role in ("auditor", "ops", "customer"):
         token = client.post(

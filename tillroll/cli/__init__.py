@@ -26,7 +26,7 @@ NO_DELAY_HTTP = "tillroll.asgi:NoDelayHTTP"
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from tillroll.api.app import create_app
+    from tillroll.bootstrap import http_app
 
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     if args.no_projections:
@@ -44,7 +44,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             "http": NO_DELAY_HTTP,
         }
         if args.workers <= 1:
-            uvicorn.run(create_app(runtime), **options)
+            uvicorn.run(http_app(runtime), **options)
             return 0
         # Several API processes over the same servers; the projections run here, once.
         os.environ.update(runtime.settings.as_env(), TILLROLL_PROJECTIONS="0")
@@ -98,12 +98,11 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from rq import Queue, Worker
+    from tillroll.worker import work
 
     runtime = open_runtime(settings)
     try:
-        queues = [Queue(name, connection=runtime.redis) for name in args.queues]
-        Worker(queues, connection=runtime.redis).work(burst=args.burst, with_scheduler=True)
+        work(runtime, args.queues, burst=args.burst)
         return 0
     finally:
         runtime.close()
