@@ -9,54 +9,30 @@ Not part of the test suite; appends its table to docs/BENCHMARKS.md (unless --no
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import os
-import platform
 import resource
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tillroll.queries import audit  # noqa: E402
-
-from tests.bench.bench_rebuild import read_rate, seed  # noqa: E402
-from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
-from tillroll.bootstrap import Runtime  # noqa: E402
+import harness
+from tillroll.queries import audit
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.parser(__doc__)
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    stack = contextlib.ExitStack()
-    settings = stack.enter_context(
-        bench_settings(
-            "audit", getattr(args, "database_url", None), getattr(args, "redis_url", None)
-        )
-    )
-    rt = Runtime.open(settings)
-    try:
-        seed(rt, args.events)
+    with harness.bench_runtime("audit", args) as rt:
+        harness.seed_log(rt, args.events)
         head = rt.store.head()
-        raw = read_rate(rt, decode=False)
-        out = Path(settings.data_dir) / "events.ndjson"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
-        env.update(settings.as_env(), PYTHONPATH=str(ROOT), TILLROLL_LOG_LEVEL="WARNING")
+        raw = harness.read_rate(rt, decode=False)
+        out = Path(rt.settings.data_dir) / "events.ndjson"
         started = time.perf_counter()
         with out.open("wb") as fh:
             subprocess.run(
-                [sys.executable, "-m", "tillroll.cli", "audit", "export"],
-                env=env,
-                cwd=ROOT,
+                harness.tillroll_cli("audit", "export"),
+                env=harness.clean_env(rt.settings),
                 stdout=fh,
                 stderr=subprocess.DEVNULL,
                 check=True,
@@ -69,18 +45,14 @@ def main() -> int:
         report = audit.verify(rt.store)
         verify_s = time.perf_counter() - started
         assert report.ok and report.events == head == lines
-        with rt.store.connection() as conn:
-            pg_version = conn.execute("SHOW server_version").fetchone()["server_version"]
-    finally:
-        rt.close()
-        stack.close()
+        pg_version = harness.server_version(rt.settings.database_url or "")
     command = f"python tests/bench/bench_audit.py --events {args.events}"
     table = "\n".join(
         [
-            f"### Audit export and verify — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            harness.heading("Audit export and verify"),
             "",
-            f"`{command}` — {os.cpu_count()} cores, Python {platform.python_version()},"
-            f" PostgreSQL {pg_version}, log of {head:,} events in {report.streams:,} streams.",
+            f"`{command}` — {harness.machine()}, PostgreSQL {pg_version},"
+            f" log of {head:,} events in {report.streams:,} streams.",
             "",
             "| operation | seconds | events/s | ÷ raw log read | notes |",
             "| --- | ---: | ---: | ---: | --- |",
@@ -93,9 +65,7 @@ def main() -> int:
             "",
         ]
     )
-    print(table)
-    if not args.no_write:
-        append_to_section("## Audit: export and verify", table)
+    harness.publish("## Audit: export and verify", table, not args.no_write)
     return 0
 
 

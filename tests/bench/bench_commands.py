@@ -11,48 +11,35 @@ docs/BENCHMARKS.md (unless --no-write).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import multiprocessing
 import os
-import platform
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-import httpx  # noqa: E402
-import psycopg  # noqa: E402
-from eventsourcing.postgres import PostgresApplicationRecorder  # noqa: E402
-from tillroll.aggregates.errors import Conflict  # noqa: E402
-from tillroll.commands.bus import dispatch  # noqa: E402
-from tillroll.commands.catalog import CreateProduct  # noqa: E402
-from tillroll.commands.context import CommandContext, Principal  # noqa: E402
-from tillroll.commands.identity import OpenAccount  # noqa: E402
-from tillroll.commands.inventory import ReceiveStock  # noqa: E402
-from tillroll.commands.messages import AddressIn, LineIn, MoneyIn  # noqa: E402
-from tillroll.commands.ordering import PlaceOrder  # noqa: E402
-from tillroll.infra.eventstore import EventStore  # noqa: E402
-from tillroll.infra.recorder import TillrollRecorder  # noqa: E402
-
-from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
-from tillroll.bootstrap import Runtime  # noqa: E402
+import harness
+import httpx
+import psycopg
+from eventsourcing.postgres import PostgresApplicationRecorder
+from harness import Stocked, tillroll_serve
+from tillroll.aggregates.errors import Conflict
+from tillroll.commands.bus import dispatch
+from tillroll.commands.context import CommandContext, Principal
+from tillroll.commands.messages import AddressIn, LineIn, MoneyIn
+from tillroll.commands.ordering import PlaceOrder
+from tillroll.infra.eventstore import EventStore
+from tillroll.infra.recorder import TillrollRecorder
 
 SKUS = 200
 CLIENTS = (1, 8, 32)
-ADDRESS = AddressIn("Bench", "1 Main St", "Berlin", "10115", "DE")
+ADDRESS = AddressIn(**harness.ADDRESS)
 
 
 @dataclass
@@ -159,10 +146,7 @@ class LibraryDefaultRecorder(TillrollRecorder):
 
 
 def seed(store: EventStore, prices: dict[str, int]) -> None:
-    ctx = CommandContext(store)
-    for sku, cents in prices.items():
-        dispatch(CreateProduct(sku=sku, name=sku, price=MoneyIn(cents, "EUR")), ctx)
-        dispatch(ReceiveStock(sku, 10**9), ctx)
+    harness.seed_products(store, (Stocked(sku, cents, 10**9) for sku, cents in prices.items()))
 
 
 def order_lines(rng: random.Random, prices: dict[str, int]) -> list[tuple[str, int, int]]:
@@ -203,19 +187,7 @@ def http_worker(
         )
 
         def work() -> str:
-            body = {
-                "lines": [
-                    {"sku": s, "quantity": q, "unit_price": {"amount": c, "currency": "EUR"}}
-                    for s, q, c in order_lines(rng, prices)
-                ],
-                "shipping_address": {
-                    "name": "Bench",
-                    "line1": "1 Main St",
-                    "city": "Berlin",
-                    "postal_code": "10115",
-                    "country": "DE",
-                },
-            }
+            body = harness.order_body(order_lines(rng, prices))
             status = client.post("/v1/orders", json=body).status_code
             return "ok" if status == 201 else "conflict" if status == 409 else "error"
 
@@ -274,42 +246,10 @@ def processes_phase(
     return phase
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(settings: Any, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
-    env.update(settings.as_env(), TILLROLL_DEMO="0", TILLROLL_LOG_LEVEL="WARNING")
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tillroll.cli", "serve", "--port", str(port)]
-        + (["--workers", str(workers)] if workers > 1 else []),
-        env=env,
-        cwd=ROOT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the API server did not start")
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.parser(__doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="per phase (default 10)")
     parser.add_argument("--quick", action="store_true", help="2 s per phase, no write")
-    parser.add_argument("--database-url")
-    parser.add_argument("--redis-url")
-    parser.add_argument("--no-write", action="store_true")
     parser.add_argument(
         "--processes", type=int, default=2, help="engine processes for the spread phase (2)"
     )
@@ -320,49 +260,36 @@ def main() -> int:
     seconds = 2.0 if args.quick else args.seconds
 
     rows: list[tuple[int, Phase, Phase, Phase, Phase, Phase]] = []
-    stack = contextlib.ExitStack()
-    settings = stack.enter_context(
-        bench_settings(
-            "cmd",
-            getattr(args, "database_url", None),
-            getattr(args, "redis_url", None),
-            jwt_secret="bench-" + "x" * 40,
-            pg_pool_size=max(CLIENTS) // 2,  # grows to twice that under load
-            run_projections=False,
+    with contextlib.ExitStack() as stack:
+        rt = stack.enter_context(
+            harness.bench_runtime(
+                "cmd",
+                args,
+                pg_pool_size=max(CLIENTS) // 2,  # grows to twice that under load
+                run_projections=False,
+            )
         )
-    )
-    rt = Runtime.open(settings)
-    server = None
-    try:
+        settings = rt.settings
         url = settings.database_url or ""
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS bench_raw")
             conn.execute(
                 "CREATE TABLE bench_raw (id bigserial PRIMARY KEY, payload bytea NOT NULL)"
             )
-            pg_version = conn.execute("SHOW server_version").fetchone()[0]
+        pg_version = harness.server_version(url)
         prices = {f"SKU-{i:03d}": 100 + i for i in range(SKUS)}
-        ctx = CommandContext(rt.store)
         seed(rt.store, prices)
         library_schema = f"{settings.event_schema}_library"
         library = library_store(url, library_schema, 4)
         seed(library, prices)
-        account = dispatch(
-            OpenAccount("bench@example.com", "Bench", "customer", "bench-password"), ctx
-        )
-        port = free_port()
-        server = start_server(settings, port, args.workers)
-        base = f"http://127.0.0.1:{port}"
-        token = httpx.post(
-            f"{base}/v1/auth/login",
-            json={"email": "bench@example.com", "password": "bench-password"},
-        ).json()["access_token"]
-        assert account.account_id
+        harness.open_accounts(rt.store, [("bench@example.com", "customer")], "bench-password")
+        server = stack.enter_context(tillroll_serve(settings, args.workers))
+        token = harness.login(server.base, "bench@example.com", "bench-password")
         # warm-up: connections, prepared statements, caches
         run_phase(4, 1.0, in_process_worker(rt.store, prices))
         run_phase(4, 1.0, in_process_worker(library, prices))
         library.close()
-        run_phase(4, 1.0, http_worker(base, token, prices))
+        run_phase(4, 1.0, http_worker(server.base, token, prices))
         for clients in CLIENTS:
             # Connections stay within the server's limit: each phase closes what it opened.
             raw = run_phase(clients, seconds, raw_insert_worker(url))
@@ -375,7 +302,7 @@ def main() -> int:
             run_phase(min(clients, 4), 0.5, in_process_worker(library, prices))  # its caches
             default = run_phase(clients, seconds, in_process_worker(library, prices))
             library.close()
-            http = run_phase(clients, seconds, http_worker(base, token, prices))
+            http = run_phase(clients, seconds, http_worker(server.base, token, prices))
             rows.append((clients, raw, engine, spread, default, http))
             print(
                 f"{clients:>2} clients: raw {raw.rate:,.0f}/s  in-process {engine.rate:,.0f}/s"
@@ -383,12 +310,6 @@ def main() -> int:
                 f"  library default {default.rate:,.0f}/s  http {http.rate:,.0f}/s",
                 file=sys.stderr,
             )
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(20)
-        rt.close()
-        stack.close()
 
     command = (
         "python tests/bench/bench_commands.py"
@@ -397,11 +318,10 @@ def main() -> int:
         + (f" --processes {args.processes}" if args.processes != 2 else "")
     )
     lines = [
-        f"### Place-order commands — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        harness.heading("Place-order commands"),
         "",
-        f"`{command}` — {os.cpu_count()} cores, Python {platform.python_version()},"
-        f" PostgreSQL {pg_version}; {SKUS} SKUs, orders of 1-3 lines; the load generator runs"
-        " on the same 2 cores as the server.",
+        f"`{command}` — {harness.machine()}, PostgreSQL {pg_version}; {SKUS} SKUs, orders of"
+        " 1-3 lines; the load generator runs on the same 2 cores as the server.",
         "",
         "| clients | raw INSERT commits/s | place-order in-process/s | ÷ raw | p50 / p99 ms |"
         f" in {args.processes} processes/s | ÷ raw |"
@@ -422,9 +342,7 @@ def main() -> int:
         )
     lines.append("")
     table = "\n".join(lines)
-    print(table)
-    if not (args.no_write or args.quick):
-        append_to_section("## Writes: place-order", table)
+    harness.publish("## Writes: place-order", table, not (args.no_write or args.quick))
     return 0
 
 

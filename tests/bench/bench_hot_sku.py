@@ -11,24 +11,16 @@ docs/BENCHMARKS.md (unless --no-write).
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
 import statistics
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tillroll.aggregates.inventory.item import InventoryItem  # noqa: E402
-from tillroll.infra.eventstore import EventStore  # noqa: E402
-
-from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
+import harness
+from tillroll.aggregates.inventory.item import InventoryItem
+from tillroll.infra.eventstore import EventStore
 
 BATCH = 500
 
@@ -59,17 +51,13 @@ def timed(load: Callable[[], object], repeat: int) -> tuple[float, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.parser(__doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
     rows = []
-    with contextlib.ExitStack() as stack:
-        settings = stack.enter_context(bench_settings("hot"))
+    with harness.bench_settings("hot", args) as settings:
         url = settings.database_url or ""
         writer = EventStore(url, schema=settings.event_schema)
         hot = write_history(writer, "HOT", args.events)
@@ -99,7 +87,7 @@ def main() -> int:
 
     command = f"python tests/bench/bench_hot_sku.py --events {args.events}"
     lines = [
-        f"### A hot SKU's stock item — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        harness.heading("A hot SKU's stock item"),
         "",
         f"`{command}` — {os.cpu_count()} cores; snapshots every 100 events; median and max"
         " of the load alone (a first load opens a new store each time).",
@@ -115,9 +103,7 @@ def main() -> int:
     (_, _, (cold_first, _), _), (_, _, (hot_first, _), _) = rows
     lines += ["", f"Hot ÷ quiet item, first load: {hot_first / cold_first:.2f}.", ""]
     table = "\n".join(lines)
-    print(table)
-    if not args.no_write:
-        append_to_section("## A hot SKU", table)
+    harness.publish("## A hot SKU", table, not args.no_write)
     return 0
 
 

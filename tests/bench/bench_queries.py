@@ -27,10 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
-import importlib.util
-import os
-import platform
 import re
 import shutil
 import subprocess
@@ -39,41 +35,23 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+import harness
+import httpx
+import msgspec
+from harness import Served, Stocked, cpu_by_process, login
+from litestar import Litestar, get
+from tillroll.infra.settings import Settings
 
-import httpx  # noqa: E402
-import msgspec  # noqa: E402
-import psutil  # noqa: E402
-from litestar import Litestar, get  # noqa: E402
-from tillroll.commands.bus import dispatch  # noqa: E402
-from tillroll.commands.catalog import CreateProduct  # noqa: E402
-from tillroll.commands.context import CommandContext  # noqa: E402
-from tillroll.commands.identity import OpenAccount  # noqa: E402
-from tillroll.commands.inventory import ReceiveStock  # noqa: E402
-from tillroll.commands.messages import MoneyIn  # noqa: E402
-from tillroll.infra.settings import Settings  # noqa: E402
-
-from tests.bench.bench_commands import free_port  # noqa: E402
-from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
-from tillroll.bootstrap import Runtime  # noqa: E402
-from tillroll.cli import NO_DELAY_HTTP  # noqa: E402
+from tillroll.bootstrap import Runtime
+from tillroll.cli import NO_DELAY_HTTP
 
 HEADING = "## Queries (Redis read models) vs a bare Litestar route"
 CONNECTIONS = 64
 THREADS = 2
 PASSWORD = "bench-password"
-ADDRESS = {
-    "name": "Bench",
-    "line1": "1 Main St",
-    "city": "Berlin",
-    "postal_code": "10115",
-    "country": "DE",
-}
 
 
 # -- the bare app --------------------------------------------------------------------------
@@ -105,7 +83,7 @@ def bare_app() -> Litestar:
 
 
 def serve_bare(port: int, workers: int) -> int:
-    """Serve the bare app the way infra/cli `cmd_serve` serves tillroll's."""
+    """Serve the bare app the way tillroll/cli `cmd_serve` serves tillroll's."""
     import uvicorn
 
     options: dict[str, Any] = {
@@ -118,86 +96,9 @@ def serve_bare(port: int, workers: int) -> int:
     if workers <= 1:
         uvicorn.run(bare_app(), **options)
     else:
-        uvicorn.run("tests.bench.bench_queries:bare_app", factory=True, workers=workers, **options)
+        # The workers import it by name: this folder is on their sys.path as it is on ours.
+        uvicorn.run("bench_queries:bare_app", factory=True, workers=workers, **options)
     return 0
-
-
-# -- servers -------------------------------------------------------------------------------
-def wait_until_up(proc: subprocess.Popen[bytes], url: str, what: str) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode} before answering")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"{what} did not start")
-
-
-def start_tillroll(
-    settings: Settings, port: int, workers: int = 1, log: IO[bytes] | None = None
-) -> subprocess.Popen[bytes]:
-    """`tillroll serve` in a child process on these settings (as bench_commands does), with
-    `--workers`; its output goes to `log` if given."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
-    env.update(settings.as_env(), TILLROLL_DEMO="0", TILLROLL_LOG_LEVEL="WARNING")
-    env["PYTHONPATH"] = str(ROOT)
-    argv = [sys.executable, "-m", "tillroll.cli", "serve", "--port", str(port)]
-    argv += ["--workers", str(workers)]
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=log)
-    wait_until_up(proc, f"http://127.0.0.1:{port}/health", "tillroll serve")
-    return proc
-
-
-def start_bare(port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
-    env["PYTHONPATH"] = str(ROOT)
-    argv = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", "--port", str(port)]
-    argv += ["--workers", str(workers)]
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT)
-    wait_until_up(proc, f"http://127.0.0.1:{port}/constant", "the bare app")
-    return proc
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def cpu_by_process(pid: int) -> dict[int, float]:
-    """User + system CPU seconds of a process and of each of its children (uvicorn workers)."""
-    found: dict[int, float] = {}
-    with contextlib.suppress(psutil.NoSuchProcess):
-        parent = psutil.Process(pid)
-        for proc in [parent, *parent.children(recursive=True)]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                times = proc.cpu_times()
-                found[proc.pid] = times.user + times.system
-    return found
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and all its children."""
-    return sum(cpu_by_process(pid).values())
-
-
-def login(base: str, email: str, password: str) -> str:
-    response = httpx.post(
-        f"{base}/v1/auth/login", json={"email": email, "password": password}, timeout=30
-    )
-    if response.status_code != 200:
-        raise RuntimeError(f"login as {email}: {response.status_code} {response.text}")
-    token: str = response.json()["access_token"]
-    return token
 
 
 def read_until_caught_up(
@@ -313,39 +214,32 @@ class Seeded:
 def seed(rt: Runtime, base: str) -> Seeded:
     """20 products with stock, a staff and a customer account, and one order over HTTP; then
     wait until every read model the routes use has caught up with it."""
-    ctx = CommandContext(rt.store)
     prices = {f"QRY-{i:03d}": 500 + i for i in range(20)}
-    for sku, cents in prices.items():
-        dispatch(
-            CreateProduct(
-                sku=sku,
+    harness.seed_products(
+        rt.store,
+        (
+            Stocked(
+                sku,
+                cents,
+                1000,
                 name=f"Query bench product {sku}",
-                price=MoneyIn(cents, "EUR"),
                 description="A product for the query benchmark",
                 category="bench",
-                tags=["bench", "query"],
-            ),
-            ctx,
-        )
-        dispatch(ReceiveStock(sku, 1000, "bench stock"), ctx)
-    for email, role in (("staff@bench.example", "staff"), ("shopper@bench.example", "customer")):
-        dispatch(OpenAccount(email, email.split("@")[0], role, PASSWORD), ctx)
+                tags=("bench", "query"),
+                note="bench stock",
+            )
+            for sku, cents in prices.items()
+        ),
+    )
+    accounts = [("staff@bench.example", "staff"), ("shopper@bench.example", "customer")]
+    harness.open_accounts(rt.store, accounts, PASSWORD)
     staff = login(base, "staff@bench.example", PASSWORD)
     customer = login(base, "shopper@bench.example", PASSWORD)
     sku = "QRY-007"
     response = httpx.post(
         f"{base}/v1/orders",
         headers={"Authorization": f"Bearer {customer}", "Idempotency-Key": uuid.uuid4().hex},
-        json={
-            "lines": [
-                {
-                    "sku": sku,
-                    "quantity": 2,
-                    "unit_price": {"amount": prices[sku], "currency": "EUR"},
-                }
-            ],
-            "shipping_address": ADDRESS,
-        },
+        json=harness.order_body([(sku, 2, prices[sku])]),
         timeout=30,
     )
     if response.status_code != 201:
@@ -365,14 +259,6 @@ def seed(rt: Runtime, base: str) -> Seeded:
 
 
 # -- the report ----------------------------------------------------------------------------
-def server_stack() -> str:
-    """What serves HTTP here: uvicorn picks uvloop and httptools only when installed."""
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    versions = {p: importlib.metadata.version(p) for p in ("uvicorn", "litestar")}
-    return f"uvicorn {versions['uvicorn']} ({loop}, {http}), Litestar {versions['litestar']}"
-
-
 def wrk_version() -> str:
     done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
     found = re.search(r"wrk\s+(\S+)", done.stdout + done.stderr)
@@ -382,43 +268,30 @@ def wrk_version() -> str:
 @dataclass
 class Servers:
     rt: Runtime
-    base: str
-    pid: int
-    bare_base: str
-    bare_pid: int
+    tillroll: Served
+    bare: Served
 
 
 @contextlib.contextmanager
 def servers(settings: Settings, workers: int) -> Iterator[Servers]:
     """The runtime (for seeding), tillroll serve and the bare app; all stopped on the way out."""
-    rt = Runtime.open(settings)
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        port, bare_port = free_port(), free_port()
-        procs.append(start_tillroll(settings, port, workers))
-        procs.append(start_bare(bare_port, workers))
-        yield Servers(
-            rt,
-            f"http://127.0.0.1:{port}",
-            procs[0].pid,
-            f"http://127.0.0.1:{bare_port}",
-            procs[1].pid,
+    with contextlib.ExitStack() as stack:
+        rt = Runtime.open(settings)
+        stack.callback(rt.close)
+        served = stack.enter_context(harness.tillroll_serve(settings, workers))
+        port = harness.free_port()
+        argv = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", "--port", str(port)]
+        argv += ["--workers", str(workers)]
+        bare = stack.enter_context(
+            harness.child_server(argv, port, "/constant", harness.clean_env())
         )
-    finally:
-        for proc in procs:
-            stop(proc)
-        rt.close()
+        yield Servers(rt, served, bare)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.parser(__doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="per route (default 10)")
     parser.add_argument("--workers", type=int, default=1, help="API processes (default 1)")
-    parser.add_argument("--database-url")
-    parser.add_argument("--redis-url")
-    parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -430,12 +303,11 @@ def main() -> int:
 
     rows: list[tuple[Target, WrkResult]] = []
     with (
-        bench_settings(
-            "qry", args.database_url, args.redis_url, jwt_secret="bench-" + "x" * 40
-        ) as settings,
+        harness.bench_settings("qry", args) as settings,
         servers(settings, args.workers) as up,
     ):
-        base, pid, bare_base, bare_pid = up.base, up.pid, up.bare_base, up.bare_pid
+        base, pid = up.tillroll.base, up.tillroll.pid
+        bare_base, bare_pid = up.bare.base, up.bare.pid
         seeded = seed(up.rt, base)
         staff = {"Authorization": f"Bearer {seeded.staff_token}"}
         customer = {"Authorization": f"Bearer {seeded.customer_token}"}
@@ -475,10 +347,10 @@ def main() -> int:
         f" --workers {args.workers}" if args.workers != 1 else ""
     )
     lines = [
-        f"### Queries — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        harness.heading("Queries"),
         "",
-        f"`{command}` — {os.cpu_count()} cores, Python {platform.python_version()},"
-        f" {server_stack()}, {args.workers} API worker(s) for both apps; wrk {wrk_version()}"
+        f"`{command}` — {harness.machine()},"
+        f" {harness.server_stack()}, {args.workers} API worker(s) for both apps; wrk {wrk_version()}"
         f" `-t{THREADS} -c{CONNECTIONS} -d{max(1, round(args.seconds))}s --latency`, one route"
         " at a time, on the same cores as the servers. Server CPU is the serving processes'"
         " user + system time over the run ÷ requests.",
@@ -496,7 +368,7 @@ def main() -> int:
         )
     lines.append("")
     table = "\n".join(lines)
-    print(table)
+    harness.publish(HEADING, table, not (args.no_write or errors))
     if errors:
         print(
             f"bench_queries: {errors} non-2xx responses or socket errors under load; these"
@@ -504,8 +376,6 @@ def main() -> int:
             file=sys.stderr,
         )
         return 1
-    if not args.no_write:
-        append_to_section(HEADING, table)
     return 0
 
 

@@ -9,100 +9,29 @@ docs/BENCHMARKS.md (unless --no-write).
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import uuid
-from datetime import UTC, datetime
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+import harness
+from harness import LOG_SKUS, read_rate
+from tillroll.commands.bus import dispatch
+from tillroll.commands.context import CommandContext
+from tillroll.commands.inventory import ReceiveStock
+from tillroll.projections.registry import PROJECTIONS
 
-from tillroll.aggregates.catalog.product import Product  # noqa: E402
-from tillroll.aggregates.inventory.item import InventoryItem  # noqa: E402
-from tillroll.aggregates.money import Money  # noqa: E402
-from tillroll.aggregates.ordering.order import Address, Order, OrderLine  # noqa: E402
-from tillroll.projections.registry import PROJECTIONS  # noqa: E402
-
-from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
-from tillroll.bootstrap import Runtime  # noqa: E402
-
-ADDRESS = Address("Bench", "1 Main St", "Berlin", "10115", "DE")
-SKUS = 200
-
+from tillroll.bootstrap import Runtime
 
 HOLD_BACK_MODEL = "customer_orders"
 REBUILD_BATCH_NOTE = "batches of TILLROLL_PROJECTION_REBUILD_BATCH events"
-
-
-def seed(rt: Runtime, events: int) -> None:
-    """A shop's log: products, stock, and orders that reserve it (about 3 events an order),
-    saved 40 orders a transaction so seeding is fast."""
-    app = rt.store.app
-    products = [
-        Product.create(f"SKU-{i:04d}", f"Item {i}", Money(100 + i, "EUR")) for i in range(SKUS)
-    ]
-    items = [InventoryItem.create(p.sku) for p in products]
-    for item in items:
-        item.receive(10**9, "bench stock")
-    app.save(*products, *items)
-    by_sku = {item.sku: item for item in items}  # the only writer: keep them current in memory
-    written = rt.store.head()
-    i = 0
-    while written < events:
-        orders, touched = [], {}
-        for _ in range(40):
-            a, b = products[i % SKUS], products[(i * 7 + 3) % SKUS]
-            i += 1
-            lines = [OrderLine(a.sku, 1, a.price)] + (
-                [OrderLine(b.sku, 2, b.price)] if a is not b else []
-            )
-            order = Order.place(uuid.uuid4(), lines, ADDRESS)
-            for line in lines:
-                item = by_sku[line.sku]
-                item.reserve(order.id, line.quantity)
-                touched[line.sku] = item
-            orders.append(order)
-        app.save(*orders, *touched.values())
-        written = rt.store.head()
-        print(f"\rseeding: {written:,}/{events:,} events", end="", file=sys.stderr)
-    print(file=sys.stderr)
-    with rt.store.connection() as conn:
-        # A bulk-loaded table has no planner statistics until autovacuum gets to it; a real
-        # shop's log has them. Without this the first read measures a bad plan.
-        conn.execute(f"ANALYZE {rt.settings.event_schema}.tillroll_events")
-
-
-def read_rate(rt: Runtime, decode: bool) -> float:
-    position, count = 0, 0
-    started = time.perf_counter()
-    while True:
-        page = rt.store.page(position, 5000)
-        if not page.events:
-            break
-        if decode:
-            for n in page.events:
-                rt.store.decode(n)
-        count += len(page.events)
-        position = page.end
-    return count / (time.perf_counter() - started)
 
 
 def live_latency(rt: Runtime, samples: int, rebuilding: str | None = None) -> list[float]:
     """Write one small command at a time; time until every live read model has applied it.
     With `rebuilding`, that read model is rebuilt over and over meanwhile: its batch
     transactions hold back the horizon every reader of the log waits behind."""
-    from tillroll.commands.bus import dispatch
-    from tillroll.commands.context import CommandContext
-    from tillroll.commands.inventory import ReceiveStock
-
     read = rt.live_builds(ttl=0)
     rt.runner.start()
     time.sleep(1.0)
@@ -113,24 +42,10 @@ def live_latency(rt: Runtime, samples: int, rebuilding: str | None = None) -> li
         # In another process, as `tillroll projections rebuild` would run: what is measured
         # is the horizon its write transactions hold back, not this process's GIL.
         assert rebuilding is not None
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TILLROLL_")}
-        env.update(rt.settings.as_env(), TILLROLL_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+        rebuild = harness.tillroll_cli("projections", "rebuild", rebuilding, "--from-scratch")
+        env = harness.clean_env(rt.settings)
         while not stop.is_set():
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "tillroll.cli",
-                    "projections",
-                    "rebuild",
-                    rebuilding,
-                    "--from-scratch",
-                ],
-                env=env,
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-            )
+            subprocess.run(rebuild, env=env, check=True, capture_output=True)
 
     background = threading.Thread(target=rebuild_loop, daemon=True)
     if rebuilding:
@@ -138,7 +53,7 @@ def live_latency(rt: Runtime, samples: int, rebuilding: str | None = None) -> li
         time.sleep(2.0)
     try:
         for k in range(samples):
-            result = dispatch(ReceiveStock(f"SKU-{k % SKUS:04d}", 1), CommandContext(rt.store))
+            result = dispatch(ReceiveStock(f"SKU-{k % LOG_SKUS:04d}", 1), CommandContext(rt.store))
             started = time.perf_counter()
             pending = {cls.NAME for cls in PROJECTIONS}
             while pending:
@@ -175,25 +90,13 @@ def rebuild_batch_seconds(rt: Runtime, name: str) -> list[float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.parser(__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--samples", type=int, default=300, help="live-following samples")
-    parser.add_argument("--database-url")
-    parser.add_argument("--redis-url")
-    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
-    stack = contextlib.ExitStack()
-    settings = stack.enter_context(
-        bench_settings(
-            "rebuild", getattr(args, "database_url", None), getattr(args, "redis_url", None)
-        )
-    )
-    rt = Runtime.open(settings)
-    try:
-        seed(rt, args.events)
+    with harness.bench_runtime("rebuild", args) as rt:
+        harness.seed_log(rt, args.events)
         head = rt.store.head()
         # The live builds follow the log first, as they would in a running shop; a rebuild
         # then only builds its new copy (and keeps the live one current).
@@ -212,21 +115,17 @@ def main() -> int:
         latencies = live_latency(rt, args.samples)
         during = live_latency(rt, args.samples, rebuilding=HOLD_BACK_MODEL)
         batches = rebuild_batch_seconds(rt, HOLD_BACK_MODEL)
-        with rt.read_pool.connection() as conn:
-            pg_version = conn.execute("SHOW server_version").fetchone()[0]
-    finally:
-        rt.close()
-        stack.close()
+        pg_version = harness.server_version(rt.settings.database_url or "")
+        rebuild_batch = rt.settings.projection_rebuild_batch
 
     q = statistics.quantiles(latencies, n=100)
     qd = statistics.quantiles(during, n=100)
-    rebuild_batch = settings.projection_rebuild_batch
     command = f"python tests/bench/bench_rebuild.py --events {args.events} --samples {args.samples}"
     lines = [
-        f"### Rebuild and live following — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        harness.heading("Rebuild and live following"),
         "",
-        f"`{command}` — {os.cpu_count()} cores, Python {platform.python_version()},"
-        f" PostgreSQL {pg_version}, log of {head:,} events (orders reserving stock).",
+        f"`{command}` — {harness.machine()}, PostgreSQL {pg_version}, log of {head:,} events"
+        " (orders reserving stock).",
         "",
         "| read model | target | rebuild s | events/s | ÷ raw log read |",
         "| --- | --- | ---: | ---: | ---: |",
@@ -255,9 +154,7 @@ def main() -> int:
         "",
     ]
     table = "\n".join(lines)
-    print(table)
-    if not args.no_write:
-        append_to_section("## Rebuilds and live following", table)
+    harness.publish("## Rebuilds and live following", table, not args.no_write)
     return 0
 
 

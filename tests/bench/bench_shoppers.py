@@ -38,11 +38,9 @@ appends them, with this command, to docs/BENCHMARKS.md under "## 400 shoppers" (
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -51,33 +49,16 @@ import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+import harness
+import httpx
+import psutil
+from harness import Stocked, cpu_seconds
+from tillroll.aggregates.inventory.item import InventoryItem
 
-import httpx  # noqa: E402
-import psutil  # noqa: E402
-from tillroll.aggregates.inventory.item import InventoryItem  # noqa: E402
-from tillroll.commands.bus import dispatch  # noqa: E402
-from tillroll.commands.catalog import CreateProduct  # noqa: E402
-from tillroll.commands.context import CommandContext, Principal  # noqa: E402
-from tillroll.commands.identity import OpenAccount  # noqa: E402
-from tillroll.commands.inventory import ReceiveStock  # noqa: E402
-from tillroll.commands.messages import MoneyIn  # noqa: E402
-
-from tests.bench.bench_commands import free_port  # noqa: E402
-from tests.bench.bench_queries import (  # noqa: E402
-    ADDRESS,
-    cpu_seconds,
-    server_stack,
-    start_tillroll,
-    stop,
-)
-from tests.bench.harness import append_to_section, bench_settings  # noqa: E402
-from tillroll.bootstrap import Runtime  # noqa: E402
+from tillroll.bootstrap import Runtime
 
 HEADING = "## 400 shoppers"
 PASSWORD = "shopper-password"
@@ -109,77 +90,40 @@ ROUTES = [SEARCH, CARD, STOCK, PLACE, ORDER]
 
 
 # -- the shop ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Product:
-    sku: str
-    name: str
-    category: str
-    tags: list[str]
-    cents: int
-    stock: int
-
-
-def catalog() -> list[Product]:
+def catalog() -> list[Stocked]:
     rng = random.Random(7)
     products = []
     for i in range(SKUS):
         sku = f"SHOP-{i:03d}"
+        name = f"{rng.choice(COLOURS).title()} {rng.choice(THINGS)} {i}"
         products.append(
-            Product(
+            Stocked(
                 sku=sku,
-                name=f"{rng.choice(COLOURS).title()} {rng.choice(THINGS)} {i}",
+                name=name,
                 category=rng.choice(CATEGORIES),
-                tags=rng.sample(TAGS, rng.randint(1, 2)),
+                tags=tuple(rng.sample(TAGS, rng.randint(1, 2))),
                 cents=rng.randrange(500, 5000, 10),
                 stock=LOW_STOCK.get(sku, PLENTY),
+                description=f"{name}, from the shoppers benchmark",
+                note="bench opening stock",
             )
         )
     return products
 
 
-def seed_shop(rt: Runtime, products: list[Product], shoppers: int) -> list[str]:
-    """Products with stock, one staff account and a customer account per shopper (opened on
-    as many threads as there are cores: a password hash costs ~50 ms of CPU)."""
-    ctx = CommandContext(rt.store, principal=Principal("system:bench", "ops"))
-    for p in products:
-        dispatch(
-            CreateProduct(
-                sku=p.sku,
-                name=p.name,
-                price=MoneyIn(p.cents, "EUR"),
-                description=f"{p.name}, from the shoppers benchmark",
-                category=p.category,
-                tags=p.tags,
-            ),
-            ctx,
-        )
-        dispatch(ReceiveStock(p.sku, p.stock, "bench opening stock"), ctx)
+def seed_shop(rt: Runtime, products: list[Stocked], shoppers: int) -> list[str]:
+    """Products with stock, one staff account and a customer account per shopper."""
+    harness.seed_products(rt.store, products)
     emails = [f"shopper{i:04d}@bench.example" for i in range(shoppers)]
     accounts = [("staff@bench.example", "staff")] + [(e, "customer") for e in emails]
-
-    def open_one(account: tuple[str, str]) -> None:
-        email, role = account
-        dispatch(OpenAccount(email, email.split("@")[0], role, PASSWORD), ctx)
-
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        list(pool.map(open_one, accounts))
+    harness.open_accounts(rt.store, accounts, PASSWORD)
     return emails
 
 
-async def log_in(client: httpx.AsyncClient, emails: list[str]) -> list[str]:
-    gate = asyncio.Semaphore(4)
-
-    async def one(email: str) -> str:
-        async with gate:
-            response = await client.post(
-                "/v1/auth/login", json={"email": email, "password": PASSWORD}
-            )
-        if response.status_code != 200:
-            raise RuntimeError(f"login as {email}: {response.status_code} {response.text}")
-        token: str = response.json()["access_token"]
-        return token
-
-    return list(await asyncio.gather(*(one(e) for e in emails)))
+def log_in(base: str, emails: list[str]) -> list[str]:
+    """A token for each account, four logins at a time (a password check costs ~50 ms)."""
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(lambda email: harness.login(base, email, PASSWORD), emails))
 
 
 # -- measuring -----------------------------------------------------------------------------
@@ -350,13 +294,7 @@ class Shopper:
             (sku, self.rng.randint(1, 2), self.considering.get(sku, run.prices[sku]))
             for sku in self.picks()
         ]
-        body = {
-            "lines": [
-                {"sku": s, "quantity": q, "unit_price": {"amount": c, "currency": "EUR"}}
-                for s, q, c in lines
-            ],
-            "shipping_address": ADDRESS,
-        }
+        body = harness.order_body(lines)
         headers = {**self.auth, "Idempotency-Key": uuid.uuid4().hex}
         response = await self.call(PLACE, "POST", "/v1/orders", headers=headers, json=body)
         self.considering.clear()
@@ -395,7 +333,7 @@ class StockCheck:
     problems: list[str]
 
 
-def check_stock(rt: Runtime, product: Product, sold: int, exact: bool) -> StockCheck:
+def check_stock(rt: Runtime, product: Stocked, sold: int, exact: bool) -> StockCheck:
     """Replay the SKU's InventoryItem event by event: available must never fall below 0,
     reserved must equal the reservations held; the end state must match what was received
     and sold, and the repository's copy (snapshot + events) must match the replay."""
@@ -484,7 +422,7 @@ async def shop(
     rt: Runtime,
     base: str,
     server_pid: int,
-    products: list[Product],
+    products: list[Stocked],
     emails: list[str],
     seconds: float,
 ) -> Outcome:
@@ -505,7 +443,7 @@ async def shop(
         ]
         client = clients[0]
         print(f"logging {len(emails)} shoppers in ...", file=sys.stderr)
-        tokens = await log_in(client, ["staff@bench.example", *emails])
+        tokens = await asyncio.to_thread(log_in, base, ["staff@bench.example", *emails])
         run = Run(
             staff={"Authorization": f"Bearer {tokens[0]}"},
             prices={p.sku: p.cents for p in products},
@@ -554,10 +492,10 @@ def report(outcome: Outcome, command: str, shoppers: int, workers: int) -> str:
         if c.sku in LOW_STOCK
     )
     lines = [
-        f"### {shoppers} shoppers, {seconds:.0f} s — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        harness.heading(f"{shoppers} shoppers, {seconds:.0f} s"),
         "",
-        f"`{command}` — {os.cpu_count()} cores, Python {platform.python_version()},"
-        f" {server_stack()}, {workers} API worker(s); the shoppers (one asyncio loop, httpx)"
+        f"`{command}` — {harness.machine()},"
+        f" {harness.server_stack()}, {workers} API worker(s); the shoppers (one asyncio loop, httpx)"
         f" run on the same cores ({PER_CLIENT} shoppers per client): server"
         f" {outcome.server_cores:.2f} cores, load generator"
         f" {outcome.client_cores:.2f} cores, all cores {outcome.machine_busy:.0%} busy,"
@@ -610,36 +548,24 @@ def report(outcome: Outcome, command: str, shoppers: int, workers: int) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.parser(__doc__)
     parser.add_argument("--shoppers", type=int, default=400, help="(default 400)")
     parser.add_argument("--seconds", type=float, default=60.0, help="(default 60)")
     parser.add_argument("--workers", type=int, default=1, help="API processes (default 1)")
     parser.add_argument("--quick", action="store_true", help="50 shoppers, 10 s, no write")
-    parser.add_argument("--database-url")
-    parser.add_argument("--redis-url")
-    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     shoppers, seconds = (50, 10.0) if args.quick else (args.shoppers, args.seconds)
 
     products = catalog()
     with contextlib.ExitStack() as stack:
-        settings = stack.enter_context(
-            bench_settings("shop", args.database_url, args.redis_url, jwt_secret="b" * 48)
-        )
-        rt = Runtime.open(settings)
-        stack.callback(rt.close)
+        rt = stack.enter_context(harness.bench_runtime("shop", args))
         print(f"seeding {SKUS} products and {shoppers} accounts ...", file=sys.stderr)
         emails = seed_shop(rt, products, shoppers)
         # Outside the data directory, which the harness removes at the end.
         log_path = Path(tempfile.gettempdir()) / f"tillroll-shoppers-serve-{os.getpid()}.log"
         log = stack.enter_context(log_path.open("wb"))
-        port = free_port()
-        server = start_tillroll(settings, port, args.workers, log)
-        stack.callback(stop, server)
-        base = f"http://127.0.0.1:{port}"
-        outcome = asyncio.run(shop(rt, base, server.pid, products, emails, seconds))
+        server = stack.enter_context(harness.tillroll_serve(rt.settings, args.workers, log))
+        outcome = asyncio.run(shop(rt, server.base, server.pid, products, emails, seconds))
 
     command = "python tests/bench/bench_shoppers.py" + (
         " --quick"
@@ -648,7 +574,7 @@ def main() -> int:
         + (f" --workers {args.workers}" if args.workers != 1 else "")
     )
     text = report(outcome, command, shoppers, args.workers)
-    print(text)
+    harness.publish(HEADING, text, not (args.no_write or args.quick))
     for kind, sample in outcome.run.samples.items():
         print(f"first {kind}: {sample}", file=sys.stderr)
     logged = [
@@ -660,8 +586,6 @@ def main() -> int:
     for line in logged[:5]:
         print(f"  {line}", file=sys.stderr)
     failed = any(c.problems for c in outcome.checks) or bool(outcome.differences)
-    if not (args.no_write or args.quick):
-        append_to_section(HEADING, text)
     return 1 if failed else 0
 
 
