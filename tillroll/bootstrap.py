@@ -15,9 +15,9 @@ from tillroll.infra.eventstore import EventStore
 from tillroll.infra.postgres import read_model_pool
 from tillroll.infra.redis import redis_client
 from tillroll.infra.settings import Settings
-from tillroll.projections.builds import LiveBuilds
+from tillroll.projections.engine.live_builds import LiveBuilds
+from tillroll.projections.engine.runner import ProjectionRunner
 from tillroll.projections.registry import PROJECTIONS
-from tillroll.projections.runner import ProjectionRunner
 
 log = logging.getLogger(__name__)
 
