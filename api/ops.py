@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 from litestar import Controller, Response, get, post
@@ -17,6 +17,7 @@ from tillroll.queries.ops import ProjectionStatus, projection_status, read_model
 BUILDING = "building"
 
 
+@runtime_checkable  # Litestar checks a dependency against its type
 class ProjectionActions(Protocol):
     """What ops may ask of the projection engine (the composition root passes the engine)."""
 

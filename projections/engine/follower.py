@@ -180,26 +180,25 @@ class Follower:
             if consumer.position is None:
                 consumer.position = self._position(consumer)
         shared = Counter(c.position for c in due if c.live)
-        moved, held = False, False
         cursor = shared.most_common(1)[0][0] if shared else None
+        together = [c for c in due if c.live and c.position == cursor]
+        apart = [c for c in due if c not in together]
+        moved, held = False, False
         if cursor is not None:
+            log_ = self.stores.log
             page = Page(
-                self.stores.log,
-                cursor,
-                self.stores.log.page(cursor, self.stores.batch_size, topics=self._topics()),
+                log_, cursor, log_.page(cursor, self.stores.batch_size, topics=self._topics())
             )
             held = page.held
             if page.moved:
-                for consumer in due:
-                    if consumer.live and consumer.position == cursor:
-                        moved = self._feed(consumer, page) or moved
-        for consumer in due:
-            if not consumer.live or consumer.position != cursor:
-                assert consumer.position is not None
-                page = self._own_page(consumer, consumer.position)
-                held = held or page.held
-                if page.moved:
+                for consumer in together:
                     moved = self._feed(consumer, page) or moved
+        for consumer in apart:
+            assert consumer.position is not None
+            page = self._own_page(consumer, consumer.position)
+            held = held or page.held
+            if page.moved:
+                moved = self._feed(consumer, page) or moved
         return moved, held
 
     def _topics(self) -> list[str]:
