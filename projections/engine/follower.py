@@ -42,7 +42,7 @@ once): builds started or switched elsewhere, retired builds to drop."""
 FIRST_BACKOFF, MAX_BACKOFF = 0.5, 30.0
 
 
-@dataclass
+@dataclass(eq=False)
 class Consumer:
     """One thing the follower feeds: a build of a read model, or a reaction."""
 
@@ -195,7 +195,12 @@ class Follower:
                     moved = self._feed(consumer, page) or moved
         for consumer in apart:
             assert consumer.position is not None
-            page = self._own_page(consumer, consumer.position)
+            try:
+                page = self._own_page(consumer, consumer.position)
+            except Exception:  # e.g. a dependency down: this one backs off, the others go on
+                log.exception("%s: could not read the log; retrying", consumer.key)
+                self._back_off(consumer)
+                continue
             held = held or page.held
             if page.moved:
                 moved = self._feed(consumer, page) or moved
@@ -238,11 +243,14 @@ class Follower:
         consumer.backoff = FIRST_BACKOFF
         return True
 
-    def _failed(self, consumer: Consumer, failure: ProjectionFailed) -> None:
-        log.error("%s stopped: %s", consumer.key, failure)
+    def _back_off(self, consumer: Consumer) -> None:
         consumer.position = None
         consumer.retry_at = time.monotonic() + consumer.backoff
         consumer.backoff = min(consumer.backoff * 2, MAX_BACKOFF)
+
+    def _failed(self, consumer: Consumer, failure: ProjectionFailed) -> None:
+        log.error("%s stopped: %s", consumer.key, failure)
+        self._back_off(consumer)
         error = repr(failure.cause)
         try:
             if consumer.projection is not None:
