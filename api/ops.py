@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 from litestar import Controller, Response, get, post
@@ -12,10 +12,27 @@ from litestar.params import FromPath
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from tillroll.api.auth import OPS, roles
-from tillroll.projections.builds import BUILDING
-from tillroll.projections.registry import BY_NAME
-from tillroll.projections.runner import ProjectionRunner
-from tillroll.projections.status import ProjectionStatus, collect_status
+from tillroll.queries.ops import ProjectionStatus, projection_status, read_model_known
+
+BUILDING = "building"
+
+
+@runtime_checkable  # Litestar checks a dependency against its type
+class ProjectionActions(Protocol):
+    """What ops may ask of the projection engine (the composition root passes the engine)."""
+
+    def request_rebuild(self, name: str) -> tuple[int, bool]:
+        """Start a rebuild beside the live copy unless one is under way: (its build, True if
+        started now)."""
+        ...
+
+    def retry(self, name: str) -> None:
+        """Wake a read model or reaction stopped by an error now."""
+        ...
+
+    def names(self) -> list[str]:
+        """Every read model and reaction the engine runs."""
+        ...
 
 
 class RebuildStarted(msgspec.Struct):
@@ -26,7 +43,7 @@ class RebuildStarted(msgspec.Struct):
 
 
 def _known(name: str) -> None:
-    if name not in BY_NAME:
+    if not read_model_known(name):
         raise NotFoundException(f"no read model called {name!r}")
 
 
@@ -36,37 +53,38 @@ class OpsController(Controller):
     guards = [roles(OPS)]
 
     @get("/", sync_to_thread=True)
-    def status(self, runner: NamedDependency[ProjectionRunner]) -> list[ProjectionStatus]:
+    def status(self, runner: NamedDependency[ProjectionActions]) -> list[ProjectionStatus]:
         """Every read model: live version and build, position, lag (events and seconds),
-        state (running, catching up, rebuilding, failed with its error), events/s."""
-        return collect_status(runner)
+        state (running, catching up, rebuilding, failed with its error), events/s; and every
+        reaction (target `reaction`): position, lag, state, error."""
+        return projection_status(runner)
 
     @post("/{name:str}/rebuild", sync_to_thread=True, status_code=202)
     def rebuild(
-        self, name: FromPath[str], runner: NamedDependency[ProjectionRunner]
+        self, name: FromPath[str], runner: NamedDependency[ProjectionActions]
     ) -> RebuildStarted:
         """Start a rebuild beside the live copy; the projection runner builds it, then
         switches reads to it in one step. A rebuild already under way is reported, not
         restarted."""
         _known(name)
-        under_way = [b for b in runner.active(name) if b.state == BUILDING]
-        if under_way:
-            build = under_way[-1].build
+        build, started = runner.request_rebuild(name)
+        if not started:
             return RebuildStarted(name, build, BUILDING, "a rebuild is already under way")
-        projection = runner.new_build(name)
-        return RebuildStarted(name, projection.build, BUILDING, "rebuild started")
+        return RebuildStarted(name, build, BUILDING, "rebuild started")
 
     @post("/{name:str}/retry", sync_to_thread=True, status_code=202)
     def retry(
-        self, name: FromPath[str], runner: NamedDependency[ProjectionRunner]
+        self, name: FromPath[str], runner: NamedDependency[ProjectionActions]
     ) -> dict[str, str]:
-        """Retry a read model stopped by an error now, instead of after its back-off."""
-        _known(name)
+        """Retry a read model or reaction stopped by an error now, instead of after its
+        back-off."""
+        if name not in runner.names():
+            raise NotFoundException(f"no read model called {name!r}")
         runner.retry(name)
         return {"name": name, "detail": "runners woken"}
 
 
-def projection_metrics(runner: NamedDependency[ProjectionRunner]) -> bytes:
+def projection_metrics(runner: NamedDependency[ProjectionActions]) -> bytes:
     registry = CollectorRegistry()
     labels = ["name"]
     position = Gauge(
@@ -91,7 +109,7 @@ def projection_metrics(runner: NamedDependency[ProjectionRunner]) -> bytes:
         registry=registry,
     )
     head = Gauge("tillroll_log_head", "Position of the newest event", registry=registry)
-    rows = collect_status(runner)
+    rows = projection_status(runner)
     for row in rows:
         position.labels(row.name).set(row.position)
         lag.labels(row.name).set(row.lag_events)
@@ -108,7 +126,7 @@ class MetricsController(Controller):
     opt: dict[str, Any] = {"public": True}
 
     @get("/", sync_to_thread=True, include_in_schema=True)
-    def metrics(self, runner: NamedDependency[ProjectionRunner]) -> Response[bytes]:
+    def metrics(self, runner: NamedDependency[ProjectionActions]) -> Response[bytes]:
         """Prometheus metrics: HTTP requests (per route) and read-model lag."""
         body = generate_latest(REGISTRY) + projection_metrics(runner)
         return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tillroll.aggregates.ordering.order import Order, OrderStatus
-from tillroll.projections.model import SqlProjection
+from tillroll.projections.engine.model import SqlProjection
 from tillroll.projections.order_status import STATUS_OF
 
 COLUMNS = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tillroll.aggregates.inventory.item import InventoryItem
-from tillroll.projections.model import SqlProjection
+from tillroll.projections.engine.model import SqlProjection
 from tillroll.projections.stock_counters import STOCK_DELTAS, stock_deltas
 
 KIND_OF: dict[type, str] = {

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 from tillroll.aggregates.ordering.order import Order, OrderStatus
-from tillroll.projections.model import RedisProjection
+from tillroll.projections.engine.model import RedisProjection
 
 STATUS_OF: dict[type, str] = {
     Order.Cancelled: OrderStatus.CANCELLED,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tillroll.aggregates.catalog.product import Product
-from tillroll.projections.model import SqlProjection
+from tillroll.projections.engine.model import SqlProjection
 
 
 class PriceHistory(SqlProjection):

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from tillroll.aggregates.catalog.product import Product
-from tillroll.projections.model import RedisProjection
+from tillroll.projections.engine.model import RedisProjection
 from tillroll.projections.stock_counters import StockCountersMixin
 
 

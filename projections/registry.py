@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tillroll.projections.customer_orders import CustomerOrders
+from tillroll.projections.engine.model import Projection
 from tillroll.projections.inventory_ledger import InventoryLedger
-from tillroll.projections.model import Projection
 from tillroll.projections.order_status import OrderStatusView
 from tillroll.projections.price_history import PriceHistory
 from tillroll.projections.product_cards import ProductCards

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tillroll.projections.model import RedisProjection
+from tillroll.projections.engine.model import RedisProjection
 from tillroll.projections.stock_counters import StockCountersMixin
 
 

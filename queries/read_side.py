@@ -11,9 +11,9 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 import redis
-from tillroll.projections.builds import TABLE as BUILDS_TABLE
-from tillroll.projections.builds import LiveBuilds
-from tillroll.projections.model import RedisProjection, SqlProjection
+from tillroll.projections.engine import catalogue
+from tillroll.projections.engine.live_builds import LiveBuilds
+from tillroll.projections.engine.model import RedisProjection, SqlProjection
 
 T = TypeVar("T")
 
@@ -125,11 +125,7 @@ class ReadSide:
         if isinstance(projection, RedisProjection):
             return int(self.redis.get(projection.position_key) or 0)
         with self.sql_pool.connection() as conn:
-            row = conn.execute(
-                f"SELECT position FROM {BUILDS_TABLE} WHERE name = %s AND build = %s",
-                (name, projection.build),
-            ).fetchone()
-        return row[0] if row else 0
+            return catalogue.position(conn, name, projection.build)
 
     def wait_for(self, name: str, min_position: int | None) -> int:
         """Block until the read model has processed min_position (bounded); return its position."""

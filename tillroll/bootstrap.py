@@ -25,9 +25,9 @@ from tillroll.infra.mail import FileMailer
 from tillroll.infra.postgres import read_model_pool
 from tillroll.infra.redis import async_redis_client, redis_client
 from tillroll.infra.settings import Settings
-from tillroll.projections.builds import LiveBuilds
+from tillroll.projections.engine.live_builds import LiveBuilds
+from tillroll.projections.engine.runner import ProjectionRunner
 from tillroll.projections.registry import PROJECTIONS
-from tillroll.projections.runner import ProjectionRunner
 from tillroll.queries.read_side import ReadSide
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from tillroll.infra.settings import Settings
-from tillroll.projections.model import RedisProjection, SqlProjection
+from tillroll.projections.engine.model import RedisProjection, SqlProjection
 
 from tillroll.bootstrap import Runtime
 

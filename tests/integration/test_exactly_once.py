@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from tillroll.infra.settings import Settings
-from tillroll.projections.model import Projection
-from tillroll.projections.runner import ProjectionFailed
+from tillroll.projections.engine.apply import ProjectionFailed
+from tillroll.projections.engine.model import Projection
 
 from tests.conftest import child_env
 from tests.integration.readmodels import clean_rebuild, dump

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from tillroll.aggregates.errors import DomainError
 from tillroll.infra.settings import Settings
-from tillroll.projections.builds import BUILDING, LIVE
+from tillroll.projections.engine.catalogue import BUILDING, LIVE
+from tillroll.projections.engine.status import collect_status
+from tillroll.projections.engine.verify import verify
 from tillroll.projections.product_search import ProductSearch
-from tillroll.projections.status import collect_status
-from tillroll.projections.verify import verify
 from tillroll.queries import catalog as catalog_q
 from tillroll.queries.read_side import ReadSide
 

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import msgspec
-
 from tillroll.aggregates.money import Money
 from tillroll.aggregates.ordering.order import Address, Order, OrderLine
 from tillroll.commands.notifications import SendOrderConfirmation

@@ -14,7 +14,7 @@ from tillroll.infra.settings import Settings
 def _status_table(runtime: Runtime, as_json: bool) -> None:
     import msgspec
 
-    from tillroll.projections.status import collect_status
+    from tillroll.projections.engine.status import collect_status
 
     rows = collect_status(runtime.runner)
     if as_json:
@@ -66,7 +66,7 @@ def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{name}: build {built.build} is live at position {runner.position(built)}")
             return 0
         if args.action == "verify":
-            from tillroll.projections.verify import verify
+            from tillroll.projections.engine.verify import verify
 
             progress = Progress(f"verify {name}")
             result = verify(runner, name, progress=progress)

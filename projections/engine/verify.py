@@ -10,9 +10,10 @@ from collections.abc import Callable
 
 import msgspec
 import psycopg
-from tillroll.projections.builds import LIVE, SCRATCH
-from tillroll.projections.model import Projection, RedisProjection, SqlProjection
-from tillroll.projections.runner import ProjectionRunner
+from tillroll.projections.engine import catalogue
+from tillroll.projections.engine.catalogue import LIVE, SCRATCH
+from tillroll.projections.engine.model import Projection, RedisProjection, SqlProjection
+from tillroll.projections.engine.runner import ProjectionRunner
 
 ATTEMPTS = 5
 
@@ -45,7 +46,7 @@ def snapshot(runner: ProjectionRunner, projection: Projection) -> tuple[int, dic
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             try:
                 with conn.transaction():
-                    position = runner.position_in(conn, projection)
+                    position = catalogue.position(conn, projection.NAME, projection.build)
                     items: dict[str, str] = {}
                     for table in projection.tables:
                         rows = conn.execute(f"SELECT t::text FROM {table} t").fetchall()

@@ -1,6 +1,6 @@
 """What a projection is: a name, a version, a target store, the events it handles, its writes.
 
-A projection is mostly data. Batching, tracking and retries live once, in the runner. An
+A projection is mostly data. Batching, tracking and retries live once, in the engine. An
 instance is bound to one *build*: a physical copy of the read model (its own tables or Redis
 key prefix), so a rebuild can write beside the live copy and replace it in one switch.
 """

@@ -1,20 +1,18 @@
-"""The catalog of read-model builds: which copy of each read model is live, which is being
-built beside it, how far each has got, and the error that stopped one.
+"""The build catalogue (`projection_builds`): which copy of each read model is live, which is
+being built beside it, how far each has got, and the error that stopped one.
 
-SQL builds record their position here, in the same transaction as their rows; Redis builds
-record it in Redis with their keys (and mirror it here for status).
+The only module that reads or writes a build's row. SQL builds record their position here,
+in the same transaction as their rows; Redis builds record it in Redis with their keys (and
+mirror it here for status).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tillroll.projections.model import Projection
+from tillroll.projections.engine.model import Projection
 
 TABLE = "projection_builds"
 BUILDING, LIVE, RETIRED, SCRATCH = "building", "live", "retired", "scratch"
@@ -102,6 +100,20 @@ def switch_live(conn: Any, name: str, build: int) -> None:
     )
 
 
+def position(conn: Any, name: str, build: int) -> int:
+    """A build's recorded position (0 if it has no row)."""
+    row = conn.execute(
+        f"SELECT position FROM {TABLE} WHERE name = %s AND build = %s", (name, build)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def live_builds(conn: Any) -> list[tuple[str, int]]:
+    """(name, build) of every live build."""
+    rows = conn.execute(f"SELECT name, build FROM {TABLE} WHERE state = 'live'").fetchall()
+    return [(name, build) for name, build in rows]
+
+
 def lock_position(conn: Any, name: str, build: int) -> int:
     row = conn.execute(
         f"SELECT position FROM {TABLE} WHERE name = %s AND build = %s FOR UPDATE", (name, build)
@@ -133,55 +145,5 @@ def delete_build(conn: Any, name: str, build: int) -> None:
 
 
 def notify(conn: Any, name: str) -> None:
-    """Wake runners in every process (they LISTEN on CHANNEL)."""
+    """Wake the followers in every process (they LISTEN on CHANNEL)."""
     conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, name))
-
-
-class LiveBuilds:
-    """The live build of every read model, as projection instances, cached for a moment.
-
-    Readers may see the old copy for up to `ttl` seconds after a switch; the runner keeps a
-    retired copy for longer than that before dropping it.
-    """
-
-    def __init__(
-        self,
-        sql_pool: Any,
-        classes: Sequence[type[Projection]],
-        prefix: str,
-        ttl: float = 1.0,
-    ) -> None:
-        self.sql_pool = sql_pool
-        self.classes = {cls.NAME: cls for cls in classes}
-        self.prefix = prefix
-        self.ttl = ttl
-        self._lock = threading.Lock()
-        self._cache: dict[str, Projection] = {}
-        self._loaded_at = 0.0
-
-    def refresh(self) -> dict[str, Projection]:
-        with self.sql_pool.connection() as conn:
-            rows = conn.execute(f"SELECT name, build FROM {TABLE} WHERE state = 'live'").fetchall()
-        cache = {
-            name: self.classes[name](build, self.prefix)
-            for name, build in rows
-            if name in self.classes
-        }
-        with self._lock:
-            self._cache = cache
-            self._loaded_at = time.monotonic()
-        return cache
-
-    def cached(self, name: str) -> Projection | None:
-        """The live build if the cache is fresh, without touching the database."""
-        with self._lock:
-            fresh = time.monotonic() - self._loaded_at < self.ttl
-            return self._cache.get(name) if fresh else None
-
-    def get(self, name: str) -> Projection:
-        found = self.cached(name)
-        if found is None:
-            found = self.refresh().get(name)
-        if found is None:
-            raise LookupError(f"read model {name} has no live build yet")
-        return found
