@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 
+import msgspec
 from tillroll.aggregates.errors import InvalidValue
+from tillroll.aggregates.values import stored_as
+
+MAX_PRICE = 10**12
+"""The largest price (minor units) a product or an order line may have."""
+MAX_AMOUNT = 10**18
+"""The largest amount on the wire: an order's total can reach 100 lines x 10,000 x MAX_PRICE.
+It still fits a PostgreSQL bigint, which the read models store amounts in."""
+
+# Python's `$` also matches before a final newline ("EUR\n"): `(?!\n)` closes that gap and
+# reads the same in a JSON Schema (ECMA 262) pattern, where `$` is the end of input anyway.
+Currency = Annotated[
+    str, msgspec.Meta(pattern=r"^[A-Z]{3}$(?!\n)", description="ISO 4217 code", examples=["EUR"])
+]
+Amount = Annotated[
+    int, msgspec.Meta(ge=0, le=MAX_AMOUNT, description="minor units (cents)", examples=[1299])
+]
 
 # ISO 4217 active codes (as of 2026); enough to reject typos such as "EUROS" or "usd ".
 ISO_4217 = frozenset(
@@ -169,10 +186,13 @@ ISO_4217 = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Money:
-    amount: int
-    currency: str
+@stored_as("money", as_list=True)
+class Money(msgspec.Struct, frozen=True):
+    """The domain value, the wire shape (the constraints apply when a body is decoded; the
+    domain may compute any amount) and what events store, in one."""
+
+    amount: Amount
+    currency: Currency
 
     def __post_init__(self) -> None:
         if isinstance(self.amount, bool) or not isinstance(self.amount, int):

@@ -15,7 +15,7 @@ from litestar.params import JSONBody
 from litestar.security.jwt import JWTAuth, Token
 from tillroll.commands.context import Principal
 from tillroll.commands.identity import authenticate
-from tillroll.infra.eventstore import EventStore
+from tillroll.commands.ports import EventStorePort
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
@@ -72,7 +72,7 @@ class AuthController(Controller):
 
     @post("/login", opt={"public": True}, sync_to_thread=True, status_code=200)
     def login(
-        self, data: JSONBody[LoginRequest], store: NamedDependency[EventStore], request: Request
+        self, data: JSONBody[LoginRequest], store: NamedDependency[EventStorePort], request: Request
     ) -> LoginResponse:
         """Exchange an email and password for a bearer token."""
         principal = authenticate(store, data.email, data.password)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
@@ -20,41 +19,14 @@ from tillroll.api.requests import (
     read_response,
     run_command,
 )
-from tillroll.commands.catalog import ChangePrice, CreateProduct, ProductChanged
-from tillroll.commands.messages import MoneyIn
-from tillroll.infra.eventstore import EventStore
+from tillroll.commands.catalog import ChangePrice, CreateProduct, PriceUpdate, ProductChanged
+from tillroll.commands.ports import EventStorePort
 from tillroll.queries import catalog as q
 from tillroll.queries.read_side import Page, ReadSide
 
-Sku = Annotated[str, msgspec.Meta(pattern=SKU_PATTERN)]
 SkuPath = Annotated[
     str, PathParameter(pattern=SKU_PATTERN, description="1-64 of A-Z a-z 0-9 - _ .")
 ]
-Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
-Amount = Annotated[int, msgspec.Meta(ge=0, le=10**12)]
-
-
-class MoneyBody(msgspec.Struct, frozen=True):
-    amount: Amount
-    currency: Currency
-
-    def to_command(self) -> MoneyIn:
-        return MoneyIn(self.amount, self.currency)
-
-
-class ProductCreate(msgspec.Struct, frozen=True):
-    sku: Sku
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    price: MoneyBody
-    description: Annotated[str, msgspec.Meta(max_length=5000)] = ""
-    category: Annotated[str, msgspec.Meta(max_length=100)] = ""
-    tags: Annotated[
-        list[Annotated[str, msgspec.Meta(max_length=50)]], msgspec.Meta(max_length=20)
-    ] = []
-
-
-class PriceUpdate(msgspec.Struct, frozen=True):
-    price: MoneyBody
 
 
 class CatalogController(Controller):
@@ -63,29 +35,24 @@ class CatalogController(Controller):
 
     @post("/", guards=[roles(STAFF)], sync_to_thread=True)
     def create_product(
-        self, data: JSONBody[ProductCreate], store: NamedDependency[EventStore], request: Request
+        self,
+        data: JSONBody[CreateProduct],
+        store: NamedDependency[EventStorePort],
+        request: Request,
     ) -> Response[ProductChanged]:
         """Create a product (staff)."""
-        command = CreateProduct(
-            sku=data.sku,
-            name=data.name,
-            price=data.price.to_command(),
-            description=data.description,
-            category=data.category,
-            tags=list(data.tags),
-        )
-        return command_response(run_command(request, store, command), 201)
+        return command_response(run_command(request, store, data), 201)
 
     @post("/{sku:str}/price", guards=[roles(STAFF)], sync_to_thread=True)
     def change_price(
         self,
         sku: SkuPath,
         data: JSONBody[PriceUpdate],
-        store: NamedDependency[EventStore],
+        store: NamedDependency[EventStorePort],
         request: Request,
     ) -> Response[ProductChanged]:
         """Change a product's price (staff); the old price stays in the price history."""
-        command = ChangePrice(sku=sku, price=data.price.to_command())
+        command = ChangePrice(sku=sku, price=data.price)
         return command_response(run_command(request, store, command))
 
     @get("/", opt={"public": True}, sync_to_thread=True)

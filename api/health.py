@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.response import Redirect
-from tillroll.infra.eventstore import EventStore
 from tillroll.queries.read_side import ReadSide
 
 MAX_READY_LAG = 1000
+
+
+@runtime_checkable
+class LogHead(Protocol):
+    """What readiness needs of the event store: where the log ends."""
+
+    def head(self) -> int: ...
 
 
 class Check(msgspec.Struct):
@@ -38,7 +44,7 @@ class HealthController(Controller):
 
     @get("/ready", sync_to_thread=True)
     def ready(
-        self, store: NamedDependency[EventStore], read: NamedDependency[ReadSide]
+        self, store: NamedDependency[LogHead], read: NamedDependency[ReadSide]
     ) -> Response[Readiness]:
         """Readiness: PostgreSQL and Redis answer and no read model is far behind."""
         head, lag = 0, {}

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
@@ -20,22 +17,16 @@ from tillroll.api.requests import (
     read_response,
     run_command,
 )
-from tillroll.commands.inventory import AdjustStock, ReceiveStock, StockChanged
-from tillroll.infra.eventstore import EventStore
+from tillroll.commands.inventory import (
+    Adjustment,
+    AdjustStock,
+    Receipt,
+    ReceiveStock,
+    StockChanged,
+)
+from tillroll.commands.ports import EventStorePort
 from tillroll.queries import inventory as q
 from tillroll.queries.read_side import Page, ReadSide
-
-Note = Annotated[str, msgspec.Meta(max_length=500)]
-
-
-class Receipt(msgspec.Struct, frozen=True):
-    quantity: Annotated[int, msgspec.Meta(gt=0, le=1_000_000)]
-    note: Note = ""
-
-
-class Adjustment(msgspec.Struct, frozen=True):
-    delta: Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 
 class InventoryController(Controller):
@@ -48,7 +39,7 @@ class InventoryController(Controller):
         self,
         sku: SkuPath,
         data: JSONBody[Receipt],
-        store: NamedDependency[EventStore],
+        store: NamedDependency[EventStorePort],
         request: Request,
     ) -> Response[StockChanged]:
         """Record stock received for an existing product."""
@@ -60,7 +51,7 @@ class InventoryController(Controller):
         self,
         sku: SkuPath,
         data: JSONBody[Adjustment],
-        store: NamedDependency[EventStore],
+        store: NamedDependency[EventStorePort],
         request: Request,
     ) -> Response[StockChanged]:
         """Correct the count; on hand can never fall below what is reserved."""

@@ -6,13 +6,11 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from tillroll.api.auth import CUSTOMER, STAFF, roles
-from tillroll.api.catalog import MoneyBody, Sku
 from tillroll.api.requests import (
     Cursor,
     Limit,
@@ -23,37 +21,16 @@ from tillroll.api.requests import (
     run_command,
 )
 from tillroll.commands.context import Principal
-from tillroll.commands.messages import AddressIn, LineIn
-from tillroll.commands.ordering import CancelOrder, OrderChanged, PlaceOrder
-from tillroll.infra.eventstore import EventStore
+from tillroll.commands.ordering import (
+    Cancellation,
+    CancelOrder,
+    OrderChanged,
+    OrderCreate,
+    PlaceOrder,
+)
+from tillroll.commands.ports import EventStorePort
 from tillroll.queries import orders as q
 from tillroll.queries.read_side import Page, ReadSide
-
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-
-
-class LineBody(msgspec.Struct, frozen=True):
-    sku: Sku
-    quantity: Annotated[int, msgspec.Meta(gt=0, le=10_000)]
-    unit_price: MoneyBody
-
-
-class AddressBody(msgspec.Struct, frozen=True):
-    name: Text
-    line1: Text
-    city: Text
-    postal_code: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
-    country: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
-    line2: Annotated[str, msgspec.Meta(max_length=200)] = ""
-
-
-class OrderCreate(msgspec.Struct, frozen=True):
-    lines: Annotated[list[LineBody], msgspec.Meta(min_length=1, max_length=100)]
-    shipping_address: AddressBody
-
-
-class Cancellation(msgspec.Struct, frozen=True):
-    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
 def _principal(request: Request) -> Principal:
@@ -68,23 +45,17 @@ class OrdersController(Controller):
 
     @post("/", guards=[roles(CUSTOMER)], sync_to_thread=True)
     def place(
-        self, data: JSONBody[OrderCreate], store: NamedDependency[EventStore], request: Request
+        self, data: JSONBody[OrderCreate], store: NamedDependency[EventStorePort], request: Request
     ) -> Response[OrderChanged]:
         """Place an order: every line's stock is reserved in one atomic save, or none is."""
-        command = PlaceOrder(
-            customer_id=_principal(request).customer_id,
-            lines=[
-                LineIn(line.sku, line.quantity, line.unit_price.to_command()) for line in data.lines
-            ],
-            shipping_address=AddressIn(**msgspec.structs.asdict(data.shipping_address)),
-        )
+        command = PlaceOrder(_principal(request).customer_id, data.lines, data.shipping_address)
         return command_response(run_command(request, store, command), 201)
 
     @post("/{order_id:uuid}/cancel", guards=[roles(CUSTOMER, STAFF)], sync_to_thread=True)
     def cancel(
         self,
         order_id: FromPath[UUID],
-        store: NamedDependency[EventStore],
+        store: NamedDependency[EventStorePort],
         request: Request,
         data: JSONBody[Cancellation | None] = None,
     ) -> Response[OrderChanged]:

@@ -14,7 +14,7 @@ from litestar.params import QueryParameter
 from tillroll.aggregates.errors import InvalidValue
 from tillroll.commands.bus import dispatch
 from tillroll.commands.context import CommandContext, Principal
-from tillroll.infra.eventstore import EventStore
+from tillroll.commands.ports import EventStorePort
 from tillroll.queries.read_side import ReadSide, RedisRead
 
 T = TypeVar("T")
@@ -66,7 +66,7 @@ def request_id(request: Request) -> str:
     return request.headers.get("X-Request-ID") or uuid4().hex
 
 
-def run_command(request: Request, store: EventStore, command: msgspec.Struct) -> Any:
+def run_command(request: Request, store: EventStorePort, command: msgspec.Struct) -> Any:
     principal = request.user
     assert isinstance(principal, Principal)
     key = request.headers.get(IDEMPOTENCY_HEADER)

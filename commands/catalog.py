@@ -2,33 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from tillroll.aggregates.catalog.product import Product
 from tillroll.aggregates.errors import AlreadyExists, NotFound
-from tillroll.aggregates.sku import check_sku
+from tillroll.aggregates.money import Money
+from tillroll.aggregates.sku import Sku, check_sku
 from tillroll.commands.context import CommandContext
-from tillroll.commands.messages import MoneyIn
+
+Tag = Annotated[str, msgspec.Meta(max_length=50)]
 
 
 class CreateProduct(msgspec.Struct, frozen=True):
-    sku: str
-    name: str
-    price: MoneyIn
-    description: str = ""
-    category: str = ""
-    tags: list[str] = []
+    """Also the body of POST /v1/products."""
+
+    sku: Sku
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    price: Money
+    description: Annotated[str, msgspec.Meta(max_length=5000)] = ""
+    category: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=20)] = []
+
+
+class PriceUpdate(msgspec.Struct, frozen=True):
+    """What a client sends to change a price; the sku comes from the path."""
+
+    price: Money
 
 
 class ChangePrice(msgspec.Struct, frozen=True):
-    sku: str
-    price: MoneyIn
+    sku: Sku
+    price: Money
 
 
 class ProductChanged(msgspec.Struct):
     sku: str
     product_id: str
     version: int
-    price: MoneyIn
+    price: Money
     position: int = 0
 
 
@@ -37,7 +49,7 @@ def _result(product: Product) -> ProductChanged:
         sku=product.sku,
         product_id=str(product.id),
         version=product.version,
-        price=MoneyIn.of(product.price),
+        price=product.price,
     )
 
 
@@ -54,7 +66,7 @@ def create_product(cmd: CreateProduct, ctx: CommandContext) -> ProductChanged:
     product = Product.create(
         sku=cmd.sku,
         name=cmd.name,
-        price=cmd.price.to_domain(),
+        price=cmd.price,
         description=cmd.description,
         category=cmd.category,
         tags=list(cmd.tags),
@@ -64,5 +76,5 @@ def create_product(cmd: CreateProduct, ctx: CommandContext) -> ProductChanged:
 
 def change_price(cmd: ChangePrice, ctx: CommandContext) -> ProductChanged:
     product = load_product(ctx, cmd.sku)
-    product.change_price(cmd.price.to_domain())
+    product.change_price(cmd.price)
     return ctx.save(_result(product), product)

@@ -2,24 +2,49 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from tillroll.aggregates.catalog.product import Product
 from tillroll.aggregates.errors import NotFound
 from tillroll.aggregates.inventory.item import InventoryItem
-from tillroll.aggregates.sku import check_sku
+from tillroll.aggregates.sku import Sku, check_sku
 from tillroll.commands.context import CommandContext
+
+MAX_MOVEMENT = 1_000_000
+Received = Annotated[int, msgspec.Meta(gt=0, le=MAX_MOVEMENT)]
+Delta = Annotated[int, msgspec.Meta(ge=-MAX_MOVEMENT, le=MAX_MOVEMENT)]
+Note = Annotated[str, msgspec.Meta(max_length=500)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+# A client sends the body of a command; the sku comes from the path. The fields and their
+# constraints are the command's own (the same aliases), so the two cannot drift apart.
+
+
+class Receipt(msgspec.Struct, frozen=True):
+    """The body of POST /v1/inventory/{sku}/receipts."""
+
+    quantity: Received
+    note: Note = ""
+
+
+class Adjustment(msgspec.Struct, frozen=True):
+    """The body of POST /v1/inventory/{sku}/adjustments."""
+
+    delta: Delta
+    reason: Reason
 
 
 class ReceiveStock(msgspec.Struct, frozen=True):
-    sku: str
-    quantity: int
-    note: str = ""
+    sku: Sku
+    quantity: Received
+    note: Note = ""
 
 
 class AdjustStock(msgspec.Struct, frozen=True):
-    sku: str
-    delta: int
-    reason: str
+    sku: Sku
+    delta: Delta
+    reason: Reason
 
 
 class StockChanged(msgspec.Struct):

@@ -2,32 +2,51 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
 from tillroll.aggregates.catalog.product import Product
 from tillroll.aggregates.errors import InsufficientStock, InvalidValue, NotFound, PriceMismatch
 from tillroll.aggregates.inventory.item import InventoryItem
-from tillroll.aggregates.ordering.order import Order
+from tillroll.aggregates.money import Money
+from tillroll.aggregates.ordering.order import Address, Lines, Order
 from tillroll.commands.context import CommandContext
-from tillroll.commands.messages import AddressIn, LineIn, MoneyIn
+
+CancelReason = Annotated[str, msgspec.Meta(max_length=500)]
+
+# What a client sends; the customer (from the token) and the order id (from the path) are
+# added by the API, so a client can never set them.
+
+
+class OrderCreate(msgspec.Struct, frozen=True):
+    """The body of POST /v1/orders."""
+
+    lines: Lines
+    shipping_address: Address
+
+
+class Cancellation(msgspec.Struct, frozen=True):
+    """The body of POST /v1/orders/{order_id}/cancel (optional)."""
+
+    reason: CancelReason = ""
 
 
 class PlaceOrder(msgspec.Struct, frozen=True):
     customer_id: UUID
-    lines: list[LineIn]
-    shipping_address: AddressIn
+    lines: Lines
+    shipping_address: Address
 
 
 class CancelOrder(msgspec.Struct, frozen=True):
     order_id: UUID
-    reason: str = ""
+    reason: CancelReason = ""
 
 
 class OrderChanged(msgspec.Struct):
     order_id: str
     status: str
-    total: MoneyIn
+    total: Money
     version: int
     position: int = 0
 
@@ -36,15 +55,13 @@ def _result(order: Order) -> OrderChanged:
     return OrderChanged(
         order_id=str(order.id),
         status=order.status,
-        total=MoneyIn.of(order.total),
+        total=order.total,
         version=order.version,
     )
 
 
 def place_order(cmd: PlaceOrder, ctx: CommandContext) -> OrderChanged:
-    order = Order.place(
-        cmd.customer_id, [line.to_domain() for line in cmd.lines], cmd.shipping_address.to_domain()
-    )
+    order = Order.place(cmd.customer_id, cmd.lines, cmd.shipping_address)
     # Every product (price check) and stock item of the order in one load.
     wanted = [
         (Product.create_id(line.sku), InventoryItem.create_id(line.sku)) for line in order.lines

@@ -4,7 +4,7 @@ real thing and the composition root (tillroll/bootstrap.py) passes it in."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
@@ -25,6 +25,7 @@ class StoredResult(NamedTuple):
     position: int
 
 
+@runtime_checkable  # the API's dependency injection checks what it injects with isinstance
 class EventStorePort(Protocol):
     def get(self, aggregate_id: UUID, *, version: int | None = None) -> Any: ...
 

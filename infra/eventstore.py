@@ -28,8 +28,7 @@ from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 from tillroll.aggregates.errors import ConcurrencyConflict, InvalidValue, NotFound
 from tillroll.aggregates.inventory.item import InventoryItem
-from tillroll.aggregates.money import Money
-from tillroll.aggregates.ordering.order import Address, OrderLine
+from tillroll.aggregates.values import StoredValue, stored_values
 from tillroll.commands.ports import IdempotencyClaim, StoredResult
 from tillroll.infra.recorder import LogKey, LogPage, TillrollRecorder
 
@@ -42,37 +41,28 @@ AGGREGATE_CACHE = 10_000
 _event_meta: ContextVar[Mapping[str, str] | None] = ContextVar("event_meta", default=None)
 
 
-class MoneyAsDict(Transcoding):
-    type = Money
-    name = "money"
+class StoredValueTranscoding(Transcoding):
+    """Stores a value registered with `aggregates.values.stored_as`: a list of its field
+    values, or an object of its fields in declaration order (the stored format)."""
 
-    def encode(self, obj: Money) -> list[Any]:
-        return [obj.amount, obj.currency]
+    def __init__(self, value: StoredValue) -> None:
+        self.value = value
 
-    def decode(self, data: list[Any]) -> Money:
-        return Money(data[0], data[1])
+    @property
+    def type(self) -> type:  # type: ignore[override]
+        return self.value.cls
 
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.value.name
 
-class OrderLineAsDict(Transcoding):
-    type = OrderLine
-    name = "order_line"
+    def encode(self, obj: Any) -> Any:
+        if self.value.as_list:
+            return [getattr(obj, f) for f in self.value.fields]
+        return {f: getattr(obj, f) for f in self.value.fields}
 
-    def encode(self, obj: OrderLine) -> dict[str, Any]:
-        return {"sku": obj.sku, "quantity": obj.quantity, "unit_price": obj.unit_price}
-
-    def decode(self, data: dict[str, Any]) -> OrderLine:
-        return OrderLine(**data)
-
-
-class AddressAsDict(Transcoding):
-    type = Address
-    name = "address"
-
-    def encode(self, obj: Address) -> dict[str, Any]:
-        return {f: getattr(obj, f) for f in Address.__dataclass_fields__}
-
-    def decode(self, data: dict[str, Any]) -> Address:
-        return Address(**data)
+    def decode(self, data: Any) -> Any:
+        return self.value.cls(*data) if self.value.as_list else self.value.cls(**data)
 
 
 class MetadataTranscoder(JSONTranscoder):
@@ -102,8 +92,8 @@ class TillrollApplication(Application[UUID]):
     def construct_transcoder(self) -> Transcoder:
         transcoder = MetadataTranscoder()
         self.register_transcodings(transcoder)
-        for transcoding in (MoneyAsDict(), OrderLineAsDict(), AddressAsDict()):
-            transcoder.register(transcoding)
+        for value in stored_values():
+            transcoder.register(StoredValueTranscoding(value))
         return transcoder
 
 

@@ -22,10 +22,6 @@ STATUS_OF: dict[type, str] = {
 _encode = msgspec.json.Encoder().encode
 
 
-def _money(money: Any) -> dict[str, Any]:
-    return {"amount": money.amount, "currency": money.currency}
-
-
 class OrderStatusView(RedisProjection):
     NAME = "order_status"
     VERSION = 2  # 2: the 'placed' entry lives in the doc, not in the history list
@@ -44,11 +40,10 @@ class OrderStatusView(RedisProjection):
         doc = {
             "order_id": order_id,
             "customer_id": str(event.customer_id),
-            "total": _money(event.total),
-            "lines": [
-                {"sku": line.sku, "quantity": line.quantity, "unit_price": _money(line.unit_price)}
-                for line in event.lines
-            ],
+            # Money and OrderLine are Structs: they encode as {"amount", "currency"} and
+            # {"sku", "quantity", "unit_price"}, the doc's shape.
+            "total": event.total,
+            "lines": event.lines,
             "shipping_address": {
                 "name": address.name,
                 "line1": address.line1,

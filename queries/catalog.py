@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from tillroll.aggregates.money import Money
 from tillroll.queries.read_side import (
     Page,
     ReadSide,
@@ -15,11 +16,6 @@ from tillroll.queries.read_side import (
     encode_cursor,
     position_page,
 )
-
-
-class Money(msgspec.Struct):
-    amount: int
-    currency: str
 
 
 class ProductCard(msgspec.Struct):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from tillroll.aggregates.money import Money
 from tillroll.commands.bus import dispatch
 from tillroll.commands.catalog import CreateProduct
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.identity import OpenAccount
 from tillroll.commands.inventory import ReceiveStock
-from tillroll.commands.messages import MoneyIn
 from tillroll.infra.eventstore import EventStore
 
 DEMO_PASSWORD = "tillroll-demo"
@@ -40,7 +40,7 @@ def seed_demo(store: EventStore) -> bool:
             CreateProduct(
                 sku=sku,
                 name=name,
-                price=MoneyIn(cents, "EUR"),
+                price=Money(cents, "EUR"),
                 description=f"{name} from the tillroll demo catalog",
                 category=category,
                 tags=tags,

@@ -7,13 +7,15 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 from tillroll.aggregates.errors import InvalidValue
 from tillroll.aggregates.flat import FlatState
-from tillroll.aggregates.money import Money
+from tillroll.aggregates.money import MAX_PRICE, Money
 from tillroll.aggregates.sku import check_sku
 
 
 def _check_price(price: Money) -> None:
     if price.amount < 0:
         raise InvalidValue("price must not be negative", field="price.amount")
+    if price.amount > MAX_PRICE:
+        raise InvalidValue(f"price must be at most {MAX_PRICE}", field="price.amount")
 
 
 class Product(FlatState, Aggregate):

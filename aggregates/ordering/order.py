@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
 from uuid import UUID
 
+import msgspec
 from eventsourcing.domain import Aggregate, event
 from tillroll.aggregates.errors import IllegalTransition, InvalidValue
-from tillroll.aggregates.money import Money
-from tillroll.aggregates.sku import check_sku
+from tillroll.aggregates.money import MAX_PRICE, Money
+from tillroll.aggregates.sku import Sku, check_sku
+from tillroll.aggregates.values import stored_as
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
 
+# The constraints below are checked when a request body is decoded (a 400 naming the
+# field); the domain checks its own rules again in `check_lines` (a 422), whoever calls.
+Quantity = Annotated[int, msgspec.Meta(gt=0, le=MAX_QUANTITY)]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# `(?!\n)`: Python's `$` also matches before a final newline.
+Country = Annotated[
+    str, msgspec.Meta(pattern=r"^[A-Z]{2}$(?!\n)", description="ISO 3166-1 alpha-2")
+]
 
-@dataclass(frozen=True, slots=True)
-class OrderLine:
-    sku: str
-    quantity: int
+
+@stored_as("order_line")
+class OrderLine(msgspec.Struct, frozen=True):
+    """A line as the customer sends it, as the order keeps it and as Placed stores it."""
+
+    sku: Sku
+    quantity: Quantity
     unit_price: Money
 
     @property
@@ -25,14 +38,17 @@ class OrderLine:
         return self.unit_price.times(self.quantity)
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
-    name: str
-    line1: str
-    city: str
-    postal_code: str
-    country: str
-    line2: str = ""
+Lines = Annotated[list[OrderLine], msgspec.Meta(min_length=1, max_length=MAX_LINES)]
+
+
+@stored_as("address")
+class Address(msgspec.Struct, frozen=True):
+    name: Text
+    line1: Text
+    city: Text
+    postal_code: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+    country: Country
+    line2: Annotated[str, msgspec.Meta(max_length=200)] = ""
 
 
 class OrderStatus:
@@ -84,6 +100,10 @@ def check_lines(lines: list[OrderLine]) -> Money:
             )
         if line.unit_price.amount < 0:
             raise InvalidValue("unit price must not be negative", field=f"lines[{i}].unit_price")
+        if line.unit_price.amount > MAX_PRICE:
+            raise InvalidValue(
+                f"unit price must be at most {MAX_PRICE}", field=f"lines[{i}].unit_price"
+            )
         if line.unit_price.currency != currency:
             raise InvalidValue(
                 "all lines must share one currency", field=f"lines[{i}].unit_price.currency"

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 from litestar.testing import TestClient
+from tillroll.aggregates.money import Money
 from tillroll.commands.bus import dispatch
 from tillroll.commands.catalog import CreateProduct
 from tillroll.commands.context import CommandContext
-from tillroll.commands.messages import MoneyIn
 from tillroll.infra.settings import Settings
 
 from tests.api.conftest import ADDRESS, Shop, assert_problem
@@ -192,7 +192,7 @@ def test_a_read_model_that_cannot_reach_min_position_answers_503(
     try:
         open_accounts(rt)
         position = dispatch(
-            CreateProduct("NOT-PROJECTED", "Mug", MoneyIn(1200, "EUR")), CommandContext(rt.store)
+            CreateProduct("NOT-PROJECTED", "Mug", Money(1200, "EUR")), CommandContext(rt.store)
         ).position
         with TestClient(http_app(rt, run_projections=False)) as client:
             response = client.get(f"/v1/products/MUG?min_position={position}")

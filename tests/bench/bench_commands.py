@@ -30,16 +30,17 @@ import psycopg
 from eventsourcing.postgres import PostgresApplicationRecorder
 from harness import Stocked, tillroll_serve
 from tillroll.aggregates.errors import Conflict
+from tillroll.aggregates.money import Money
+from tillroll.aggregates.ordering.order import Address, OrderLine
 from tillroll.commands.bus import dispatch
 from tillroll.commands.context import CommandContext, Principal
-from tillroll.commands.messages import AddressIn, LineIn, MoneyIn
 from tillroll.commands.ordering import PlaceOrder
 from tillroll.infra.eventstore import EventStore
 from tillroll.infra.recorder import TillrollRecorder
 
 SKUS = 200
 CLIENTS = (1, 8, 32)
-ADDRESS = AddressIn(**harness.ADDRESS)
+ADDRESS = Address(**harness.ADDRESS)
 
 
 @dataclass
@@ -163,7 +164,7 @@ def in_process_worker(
         principal = Principal(str(customer), "customer")
 
         def work() -> str:
-            lines = [LineIn(s, q, MoneyIn(c, "EUR")) for s, q, c in order_lines(rng, prices)]
+            lines = [OrderLine(s, q, Money(c, "EUR")) for s, q, c in order_lines(rng, prices)]
             try:
                 dispatch(PlaceOrder(customer, lines, ADDRESS), CommandContext(store, principal))
                 return "ok"

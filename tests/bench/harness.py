@@ -42,7 +42,6 @@ from tillroll.commands.catalog import CreateProduct
 from tillroll.commands.context import CommandContext
 from tillroll.commands.identity import OpenAccount
 from tillroll.commands.inventory import ReceiveStock
-from tillroll.commands.messages import MoneyIn
 from tillroll.commands.ports import EventStorePort
 from tillroll.infra.embedded import start_embedded
 from tillroll.infra.settings import Settings
@@ -271,7 +270,7 @@ def seed_products(store: EventStorePort, products: Iterable[Stocked]) -> None:
     """Create each product and receive its stock through the commands layer."""
     ctx = CommandContext(store)
     for p in products:
-        price = MoneyIn(p.cents, "EUR")
+        price = Money(p.cents, "EUR")
         dispatch(
             CreateProduct(p.sku, p.name or p.sku, price, p.description, p.category, list(p.tags)),
             ctx,

@@ -9,10 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from tillroll.aggregates.errors import InsufficientStock
 from tillroll.aggregates.inventory.item import InventoryItem
+from tillroll.aggregates.money import Money
+from tillroll.aggregates.ordering.order import OrderLine
 from tillroll.commands import bus
 from tillroll.commands.bus import dispatch
 from tillroll.commands.context import CommandContext, Principal
-from tillroll.commands.messages import LineIn, MoneyIn
 from tillroll.commands.ordering import PlaceOrder
 from tillroll.queries import catalog as catalog_q
 from tillroll.queries import inventory as inventory_q
@@ -44,7 +45,7 @@ def test_fifty_concurrent_orders_for_twenty_units_sell_exactly_twenty(
     def shopper(_: int) -> str:
         customer = uuid.uuid4()
         ctx = CommandContext(runtime.store, principal=Principal(str(customer), "customer"))
-        command = PlaceOrder(customer, [LineIn("SCARCE", 1, MoneyIn(1000, "EUR"))], ADDRESS)
+        command = PlaceOrder(customer, [OrderLine("SCARCE", 1, Money(1000, "EUR"))], ADDRESS)
         start.wait()
         try:
             dispatch(command, ctx)
@@ -84,7 +85,7 @@ def test_fifty_concurrent_orders_for_twenty_units_sell_exactly_twenty(
 def test_concurrent_repeats_of_one_idempotency_key_place_one_order(runtime: Runtime) -> None:
     create_product(runtime.store, "MUG", 1200, 10)
     customer = uuid.uuid4()
-    command = PlaceOrder(customer, [LineIn("MUG", 2, MoneyIn(1200, "EUR"))], ADDRESS)
+    command = PlaceOrder(customer, [OrderLine("MUG", 2, Money(1200, "EUR"))], ADDRESS)
     start = threading.Barrier(8)
 
     def repeat(_: int) -> tuple[str, int]:

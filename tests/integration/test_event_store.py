@@ -8,10 +8,11 @@ import uuid
 import pytest
 from tillroll.aggregates.errors import InsufficientStock
 from tillroll.aggregates.inventory.item import InventoryItem
+from tillroll.aggregates.money import Money
+from tillroll.aggregates.ordering.order import OrderLine
 from tillroll.commands.bus import IdempotencyKeyReused, dispatch
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.inventory import ReceiveStock
-from tillroll.commands.messages import LineIn, MoneyIn
 from tillroll.commands.ordering import PlaceOrder
 from tillroll.infra.eventstore import SNAPSHOT_EVERY
 
@@ -25,7 +26,7 @@ def test_every_stored_event_names_its_principal_and_request(runtime: Runtime) ->
     ctx = CommandContext(
         runtime.store, principal=Principal(str(customer), "customer"), request_id="req-123"
     )
-    dispatch(PlaceOrder(customer, [LineIn("PEN", 1, MoneyIn(250, "EUR"))], ADDRESS), ctx)
+    dispatch(PlaceOrder(customer, [OrderLine("PEN", 1, Money(250, "EUR"))], ADDRESS), ctx)
 
     notifications = runtime.store.read(0, 100)
     metas = [runtime.store.transcoder.decode_with_meta(n.state)["__meta__"] for n in notifications]
@@ -57,12 +58,12 @@ def test_a_failed_command_leaves_no_idempotency_record(runtime: Runtime) -> None
     create_product(runtime.store, "RARE", 100, 1)
     customer = uuid.uuid4()
     ctx = CommandContext(runtime.store, principal=Principal(str(customer), "customer"))
-    too_many = PlaceOrder(customer, [LineIn("RARE", 2, MoneyIn(100, "EUR"))], ADDRESS)
+    too_many = PlaceOrder(customer, [OrderLine("RARE", 2, Money(100, "EUR"))], ADDRESS)
     with pytest.raises(InsufficientStock):
         dispatch(too_many, ctx, idempotency_key="k")
     assert runtime.store.find_result(str(customer), "k") is None
 
-    just_one = PlaceOrder(customer, [LineIn("RARE", 1, MoneyIn(100, "EUR"))], ADDRESS)
+    just_one = PlaceOrder(customer, [OrderLine("RARE", 1, Money(100, "EUR"))], ADDRESS)
     first = dispatch(just_one, ctx, idempotency_key="k")
     head = runtime.store.head()
     again = dispatch(just_one, ctx, idempotency_key="k")

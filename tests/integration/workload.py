@@ -6,20 +6,21 @@ import random
 import uuid
 
 from tillroll.aggregates.errors import DomainError
+from tillroll.aggregates.money import Money
+from tillroll.aggregates.ordering.order import Address, OrderLine
 from tillroll.commands.bus import dispatch
 from tillroll.commands.catalog import ChangePrice, CreateProduct
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.inventory import AdjustStock, ReceiveStock
-from tillroll.commands.messages import AddressIn, LineIn, MoneyIn
 from tillroll.commands.ordering import CancelOrder, PlaceOrder
 from tillroll.infra.eventstore import EventStore
 
-ADDRESS = AddressIn("Ada", "1 Main St", "Berlin", "10115", "DE")
+ADDRESS = Address("Ada", "1 Main St", "Berlin", "10115", "DE")
 
 
 def create_product(store: EventStore, sku: str, cents: int, stock: int) -> int:
     ctx = CommandContext(store)
-    position = dispatch(CreateProduct(sku=sku, name=sku.title(), price=MoneyIn(cents, "EUR")), ctx)
+    position = dispatch(CreateProduct(sku=sku, name=sku.title(), price=Money(cents, "EUR")), ctx)
     if stock:
         position = dispatch(ReceiveStock(sku, stock, "opening"), ctx)
     return position.position
@@ -30,7 +31,7 @@ def order(store: EventStore, customer: uuid.UUID, lines: list[tuple[str, int, in
     result = dispatch(
         PlaceOrder(
             customer_id=customer,
-            lines=[LineIn(sku, qty, MoneyIn(cents, "EUR")) for sku, qty, cents in lines],
+            lines=[OrderLine(sku, qty, Money(cents, "EUR")) for sku, qty, cents in lines],
             shipping_address=ADDRESS,
         ),
         ctx,
@@ -61,7 +62,7 @@ def shop(store: EventStore, *, orders: int, seed: int = 7) -> None:
             elif roll < 0.85:
                 sku = rng.choice(sorted(prices))
                 prices[sku] += 10
-                dispatch(ChangePrice(sku, MoneyIn(prices[sku], "EUR")), staff)
+                dispatch(ChangePrice(sku, Money(prices[sku], "EUR")), staff)
             elif roll < 0.95:
                 dispatch(ReceiveStock(rng.choice(sorted(prices)), rng.randint(1, 20)), staff)
             else:

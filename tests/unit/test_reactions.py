@@ -27,7 +27,7 @@ class RecordingJobs:
 
 
 def _placed_order() -> Order:
-    address = Address("Ada", "1 Main St", "", "Berlin", "10115", "DE")
+    address = Address("Ada", "1 Main St", "Berlin", "10115", "DE")
     return Order.place(uuid.uuid4(), [OrderLine("MUG", 1, Money(1299, "EUR"))], address)
 
 
