@@ -44,8 +44,7 @@ class LogPage(Protocol):
 
 
 class EventLog(Protocol):
-    """The event store as a log. Positions are read in log order, which is not the order of
-    the integers: compare them with `reached`."""
+    """The event store as a log. Positions are integers in log order (docs/EVENT-LOG.md)."""
 
     database_url: str
     channel: str
@@ -217,8 +216,7 @@ class ProjectionRunner:
     def _step_sql(self, projection: SqlProjection, limit: int, stop: int | None) -> int:
         started = time.perf_counter()
         with self.sql_pool.connection() as conn:
-            # Read the log before opening the write transaction: while that transaction is
-            # open its xid holds back every reader's horizon (docs/EVENT-LOG.md).
+            # Read the log before opening the write transaction (keeps it short).
             position = self.position_in(conn, projection)
             conn.commit()
             notifications, new_position = self._batch(projection, position, limit, stop)
