@@ -176,14 +176,18 @@ class TillrollRecorder(PostgresApplicationRecorder):
         `idempotency`) and the wake-up for listeners commit together. A process recorder
         (TillrollProcessRecorder) also records `tracking` in the same transaction; this
         recorder ignores it, as the library's application recorder does."""
-        if not stored_events:
-            return None
         tracking: Tracking | None = kwargs.get("tracking")
+        if not isinstance(self, PostgresTrackingRecorder):
+            tracking = None
+        if not stored_events and tracking is None:
+            return None
         with self.datastore.get_connection() as conn:
-            if tracking is None or not isinstance(self, PostgresTrackingRecorder):
+            if tracking is None:
                 return self.append(conn, stored_events, kwargs.get("idempotency"))
             with conn.transaction(), conn.cursor() as curs:
                 self._insert_tracking(curs, tracking)
+                if not stored_events:  # the library records tracking alone, and returns None
+                    return None
                 ids = self.append(conn, stored_events, kwargs.get("idempotency"), commits=False)
             self._remember_heads(stored_events)
             return ids
