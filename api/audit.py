@@ -14,7 +14,6 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 from tillroll.api.auth import AUDITOR, OPS, roles
-from tillroll.infra.eventstore import EventStore
 from tillroll.queries import audit as q
 from tillroll.queries.read_side import Page, encode_cursor
 
@@ -29,7 +28,7 @@ class AuditController(Controller):
     def history(
         self,
         stream_id: FromPath[UUID],
-        store: NamedDependency[EventStore],
+        store: NamedDependency[q.AuditLog],
         after_version: Annotated[int, QueryParameter(ge=0)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 1000,
     ) -> Page:
@@ -45,7 +44,7 @@ class AuditController(Controller):
     def state(
         self,
         stream_id: FromPath[UUID],
-        store: NamedDependency[EventStore],
+        store: NamedDependency[q.AuditLog],
         version: Annotated[int | None, QueryParameter(ge=1)] = None,
         at: Annotated[datetime | None, QueryParameter()] = None,
     ) -> q.AggregateState:
@@ -59,7 +58,7 @@ class AuditController(Controller):
     def events(
         self,
         request: Request,
-        store: NamedDependency[EventStore],
+        store: NamedDependency[q.AuditLog],
         after: Annotated[int, QueryParameter(ge=0)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> Response[Page] | Stream:
@@ -82,7 +81,7 @@ class AuditController(Controller):
     @get("/verify", guards=[roles(AUDITOR)], sync_to_thread=True)
     def verify(
         self,
-        store: NamedDependency[EventStore],
+        store: NamedDependency[q.AuditLog],
         stream_id: Annotated[UUID | None, QueryParameter()] = None,
     ) -> q.VerifyReport:
         """Recompute the hash chain of every stream (or one) and report the first broken
@@ -90,7 +89,7 @@ class AuditController(Controller):
         return q.verify(store, stream_id=stream_id)
 
     @get("/anchor", guards=[roles(AUDITOR)], sync_to_thread=True)
-    def anchor(self, store: NamedDependency[EventStore]) -> q.Anchor:
+    def anchor(self, store: NamedDependency[q.AuditLog]) -> q.Anchor:
         """A digest of every stream's head now: keep it elsewhere; a later verify against it
         proves the history up to its position was not rewritten, even wholesale."""
         report = q.verify(store)

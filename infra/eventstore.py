@@ -1,8 +1,9 @@
 """The event store: the eventsourcing library's PostgreSQL application, wired for tillroll.
 
-The one place that chooses the recorder (infra/recorder.py: no table lock, log order
-`(xid, position)`), adds who-caused-it metadata to every stored event, and offers the log
-to its readers (the projection runner, the audit export) in that order.
+The one place that chooses the recorder (infra/eventlog/: positions in commit order), adds
+who-caused-it metadata to every stored event, and offers the log to its readers: the
+command handlers (commands/ports.py), the projection runner (projections/runner.py:
+EventLog) and the audit queries (queries/audit.py: AuditLog), each through its own port.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from psycopg.sql import SQL, Identifier
 from tillroll.aggregates.errors import ConcurrencyConflict, InvalidValue, NotFound
 from tillroll.aggregates.inventory.item import InventoryItem
 from tillroll.aggregates.values import StoredValue, stored_values
-from tillroll.commands.ports import IdempotencyClaim, StoredResult
-from tillroll.infra.recorder import LogKey, LogPage, TillrollRecorder
+from tillroll.infra.eventlog.audit_reads import AuditReads, Row
+from tillroll.infra.eventlog.chain import GENESIS, link
+from tillroll.infra.eventlog.recorder import LogPage, StoredClaim, TillrollRecorder
 
 APPLICATION_NAME = "Tillroll"
 EVENTS_TABLE = "tillroll_events"
@@ -143,6 +145,7 @@ class EventStore:
         self.recorder: TillrollRecorder = recorder
         self.transcoder: MetadataTranscoder = self.app.mapper.transcoder  # type: ignore[assignment]
         self.channel = recorder.channel_name
+        self.audit = AuditReads(recorder.datastore, recorder._table)
 
     # -- write side -------------------------------------------------------------------
     def get(self, aggregate_id: UUID, *, version: int | None = None) -> Any:
@@ -180,9 +183,9 @@ class EventStore:
     def exists(self, aggregate_id: UUID) -> bool:
         return bool(self.recorder.select_events(aggregate_id, limit=1))
 
-    def save(
-        self, *aggregates: Any, meta: Mapping[str, str], claim: IdempotencyClaim | None = None
-    ) -> int:
+    def save(self, *aggregates: Any, meta: Mapping[str, str], claim: Any = None) -> int:
+        """Save in one transaction; `claim` (scope, key, fingerprint, result) is the
+        command's idempotency record, written with its events."""
         token = _event_meta.set(meta)
         try:
             kwargs = {"idempotency": claim} if claim is not None else {}
@@ -199,16 +202,15 @@ class EventStore:
         ids = [r.notification.id for r in recordings]
         return max(ids) if ids else self.head()
 
-    def find_result(self, scope: str, key: str) -> StoredResult | None:
-        found = self.recorder.select_claim(scope, key)
-        return StoredResult(*found) if found is not None else None
+    def find_result(self, scope: str, key: str) -> StoredClaim | None:
+        return self.recorder.select_claim(scope, key)
 
-    # -- the log, in log order ----------------------------------------------------------
-    # A position is the notification id of an event; the log's order is (xid, position),
-    # so compare positions with `log_keys`, never with `<` on the integers.
+    # -- the log, in position order -----------------------------------------------------
+    # A position is the notification id of an event. Ids are handed out in commit order
+    # (docs/EVENT-LOG.md), so positions compare with `<` and any integer is a cursor.
     def head(self) -> int:
-        """The position of the last readable event in log order (0: the log is empty)."""
-        return self.recorder.head()[0]
+        """The largest visible position (0: the log is empty)."""
+        return self.recorder.head()
 
     def read(
         self, after: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
@@ -220,23 +222,41 @@ class EventStore:
     ) -> LogPage:
         return self.recorder.read_page(after, limit, stop=stop, topics=topics)
 
-    def log_keys(self, positions: Sequence[int]) -> dict[int, LogKey]:
-        return self.recorder.log_keys(positions)
-
     def reached(self, position: int, wanted: int) -> bool:
-        """Has a reader at `position` read the event at `wanted`?"""
-        if wanted <= 0 or position == wanted:
+        """Has a reader at `position` read the event at `wanted`? A `wanted` beyond the
+        head names no event any command has returned: refused, not waited for."""
+        if position >= wanted:
             return True
-        keys = self.recorder.log_keys([position, wanted])
-        if wanted not in keys:
+        if wanted > self.head():
             raise InvalidValue(f"no event is stored at position {wanted}", field="min_position")
-        return position in keys and keys[wanted] <= keys[position]
+        return False
 
     def count_after(self, position: int) -> int:
         return self.recorder.count_after(position)
 
     def decode(self, notification: StoredEvent) -> Any:
         return self.app.mapper.to_domain_event(notification)
+
+    # -- the audit's reads (queries/audit.py: AuditLog) -----------------------------------
+    def stream_rows(self, stream_id: UUID, after_version: int, limit: int) -> list[Row]:
+        return self.audit.stream_rows(stream_id, after_version, limit)
+
+    def export_rows(self, after: int, limit: int) -> list[Row]:
+        return self.audit.export_rows(after, limit)
+
+    def verify_rows(self, up_to: int, stream_id: UUID | None = None) -> Iterator[Row]:
+        return self.audit.verify_rows(up_to, stream_id)
+
+    def link(
+        self, previous: bytes | None, stream_id: UUID, version: int, topic: str, state: bytes
+    ) -> bytes:
+        """The chain hash of one event after `previous` (None: the stream's first)."""
+        return link(GENESIS if previous is None else previous, stream_id, version, topic, state)
+
+    def decode_with_meta(self, state: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A stored event's fields and the metadata of the command that caused it."""
+        data = self.transcoder.decode_with_meta(state)
+        return data, data.pop(META_KEY, None) or {}
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:

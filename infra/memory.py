@@ -8,22 +8,15 @@ ConcurrencyConflict, and an idempotency claim is written with the events or not 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
 from tillroll.aggregates.errors import ConcurrencyConflict, NotFound
+from tillroll.infra.eventlog.recorder import StoredClaim
 from tillroll.infra.eventstore import TillrollApplication
-
-
-class StoredResult(NamedTuple):
-    """commands.ports.StoredResult, field for field (infra may not import commands)."""
-
-    fingerprint: str
-    result: bytes
-    position: int
 
 
 class MemoryRecorder(POPOApplicationRecorder):
@@ -33,7 +26,7 @@ class MemoryRecorder(POPOApplicationRecorder):
 
     def __init__(self) -> None:
         super().__init__()
-        self._claims: dict[tuple[str, str], StoredResult] = {}
+        self._claims: dict[tuple[str, str], StoredClaim] = {}
 
     def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events)
@@ -47,12 +40,12 @@ class MemoryRecorder(POPOApplicationRecorder):
         ids = super()._update_table(stored_events)
         claim = kwargs.get("idempotency")
         if claim is not None and ids:
-            self._claims[claim.scope, claim.key] = StoredResult(
+            self._claims[claim.scope, claim.key] = StoredClaim(
                 claim.fingerprint, claim.result, max(ids)
             )
         return ids
 
-    def select_claim(self, scope: str, key: str) -> StoredResult | None:
+    def select_claim(self, scope: str, key: str) -> StoredClaim | None:
         with self._database_lock:
             return self._claims.get((scope, key))
 
@@ -103,7 +96,7 @@ class MemoryEventStore:
         ids = [r.notification.id for r in recordings]
         return max(ids) if ids else self.head()
 
-    def find_result(self, scope: str, key: str) -> StoredResult | None:
+    def find_result(self, scope: str, key: str) -> StoredClaim | None:
         return self.recorder.select_claim(scope, key)
 
     def head(self) -> int:

@@ -1,23 +1,49 @@
 """Audit queries: one stream's history, its state at a version or a time, the global log as
-an export, and verification of the hash chains. These read the event store on purpose."""
+an export, and verification of the hash chains. These read the event store on purpose,
+through the AuditLog port below (infra's AuditLog provides it)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import StoredEvent
-from psycopg.sql import SQL, Identifier
-from tillroll.aggregates.errors import InvalidValue, NotFound
-from tillroll.infra.eventstore import EVENTS_TABLE, META_KEY, EventStore
-from tillroll.infra.hashchain import GENESIS, link
-from tillroll.infra.recorder import HORIZON, LogKey, UnknownPosition
+from tillroll.aggregates.errors import NotFound
 
 EXPORT_PAGE = 1000
+
+Row = tuple[int, UUID, int, str, bytes, bytes | None]
+"""One stored event as the log keeps it: position, stream id, version, topic, state, hash."""
+
+
+@runtime_checkable
+class AuditLog(Protocol):
+    """What the audit queries need of the event log (runtime-checkable: the API validates
+    its dependencies against their declared types)."""
+
+    def head(self) -> int: ...
+
+    def get(self, aggregate_id: UUID, *, version: int | None = None) -> Any: ...
+
+    def decode(self, notification: StoredEvent) -> Any: ...
+
+    def decode_with_meta(self, state: bytes) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
+    def stream_rows(self, stream_id: UUID, after_version: int, limit: int) -> list[Row]: ...
+
+    def export_rows(self, after: int, limit: int) -> list[Row]: ...
+
+    def verify_rows(self, up_to: int, stream_id: UUID | None = None) -> Iterator[Row]: ...
+
+    def link(
+        self, previous: bytes | None, stream_id: UUID, version: int, topic: str, state: bytes
+    ) -> bytes:
+        """The chain hash of one event after `previous` (None: the stream's first)."""
+        ...
 
 
 class AuditEvent(msgspec.Struct):
@@ -41,21 +67,14 @@ class AggregateState(msgspec.Struct):
     state: dict[str, Any]
 
 
-def _table(store: EventStore) -> SQL | Any:
-    return SQL("{}.{}").format(
-        Identifier(store.recorder.datastore.schema), Identifier(EVENTS_TABLE)
-    )
-
-
 def _short_type(topic: str) -> str:
     return topic.split(":", 1)[-1]
 
 
-def to_event(store: EventStore, row: tuple[Any, ...]) -> AuditEvent:
+def to_event(store: AuditLog, row: Row) -> AuditEvent:
     position, stream_id, version, topic, state, digest = row
     try:
-        data = store.transcoder.decode_with_meta(bytes(state))
-        meta = data.pop(META_KEY, {}) or {}
+        data, meta = store.decode_with_meta(bytes(state))
         when = data.pop("timestamp", None)
         data.pop("originator_topic", None)
     except (ValueError, TypeError):  # a damaged row is still exported as stored, to investigate
@@ -72,31 +91,13 @@ def to_event(store: EventStore, row: tuple[Any, ...]) -> AuditEvent:
     )
 
 
-_COLUMNS = SQL("notification_id, originator_id, originator_version, topic, state, hash")
-
-
-def _stream_rows(
-    store: EventStore, stream_id: UUID, after_version: int, limit: int
-) -> list[tuple[Any, ...]]:
-    """One page of a stream's stored rows (_COLUMNS), in version order."""
-    with store.connection() as conn:
-        rows = conn.execute(
-            SQL(
-                "SELECT {} FROM {} WHERE originator_id = %s AND originator_version > %s"
-                " ORDER BY originator_version LIMIT %s"
-            ).format(_COLUMNS, _table(store)),
-            (stream_id, after_version, limit),
-        ).fetchall()
-    return [tuple(r.values()) for r in rows]
-
-
 def history(
-    store: EventStore, stream_id: UUID, *, after_version: int = 0, limit: int = 1000
+    store: AuditLog, stream_id: UUID, *, after_version: int = 0, limit: int = 1000
 ) -> list[AuditEvent]:
-    return [to_event(store, row) for row in _stream_rows(store, stream_id, after_version, limit)]
+    return [to_event(store, row) for row in store.stream_rows(stream_id, after_version, limit)]
 
 
-def version_at(store: EventStore, stream_id: UUID, at: datetime) -> int:
+def version_at(store: AuditLog, stream_id: UUID, at: datetime) -> int:
     """The stream's version as it stood at time `at` (0: it did not exist yet)."""
     version, after = 0, 0
     while True:
@@ -111,7 +112,7 @@ def version_at(store: EventStore, stream_id: UUID, at: datetime) -> int:
 
 
 def state_at(
-    store: EventStore, stream_id: UUID, *, version: int | None = None, at: datetime | None = None
+    store: AuditLog, stream_id: UUID, *, version: int | None = None, at: datetime | None = None
 ) -> AggregateState:
     if at is not None:
         version = version_at(store, stream_id, at)
@@ -136,12 +137,12 @@ def render_state(aggregate: Any) -> dict[str, Any]:
     return msgspec.to_builtins(state)
 
 
-def replay(store: EventStore, stream_id: UUID) -> Iterator[tuple[AuditEvent, dict[str, Any]]]:
+def replay(store: AuditLog, stream_id: UUID) -> Iterator[tuple[AuditEvent, dict[str, Any]]]:
     """Each event of the stream with the aggregate's state right after it."""
     aggregate = None
     after = 0
     while True:
-        rows = _stream_rows(store, stream_id, after, 1000)
+        rows = store.stream_rows(stream_id, after, 1000)
         if not rows and aggregate is None:
             raise NotFound(f"{stream_id} not found")
         for values in rows:
@@ -153,32 +154,20 @@ def replay(store: EventStore, stream_id: UUID) -> Iterator[tuple[AuditEvent, dic
             return
 
 
-def export(store: EventStore, after: int = 0, limit: int | None = None) -> Iterator[AuditEvent]:
-    """The global log after position `after`, in log order, in pages, in constant memory.
-    Only the final prefix of the log is exported (below the horizon of open transactions),
-    so an export resumed from its last position never misses an event committed late."""
-    try:
-        key = store.recorder.log_key(after)
-    except UnknownPosition:
-        raise InvalidValue(f"no event is stored at position {after}", field="after") from None
+def export(store: AuditLog, after: int = 0, limit: int | None = None) -> Iterator[AuditEvent]:
+    """The global log after position `after` (any integer), in position order, in pages,
+    in constant memory. Positions are handed out in commit order, so an export resumed
+    from its last position never misses an event committed late."""
     sent = 0
     while limit is None or sent < limit:
         page = EXPORT_PAGE if limit is None else min(EXPORT_PAGE, limit - sent)
-        with store.connection() as conn:
-            rows = conn.execute(
-                SQL(
-                    "SELECT {}, xid::text::bigint AS xid FROM {} WHERE xid < {}"
-                    " AND (xid, notification_id) > (%s::text::xid8, %s)"
-                    " ORDER BY xid, notification_id LIMIT %s"
-                ).format(_COLUMNS, _table(store), SQL("(SELECT " + HORIZON + ")")),
-                (str(key.xid), key.position, page),
-            ).fetchall()
+        rows = store.export_rows(after, page)
         for row in rows:
-            yield to_event(store, tuple(row.values())[:6])
+            yield to_event(store, row)
         sent += len(rows)
         if len(rows) < page:
             return
-        key = LogKey(rows[-1]["xid"], rows[-1]["notification_id"])
+        after = rows[-1][0]
 
 
 # -- verification --------------------------------------------------------------------------
@@ -200,7 +189,7 @@ class VerifyReport(msgspec.Struct):
 
 
 def verify(
-    store: EventStore,
+    store: AuditLog,
     *,
     stream_id: UUID | None = None,
     up_to: int | None = None,
@@ -210,57 +199,45 @@ def verify(
     (stream, version) order; report the first broken link. Also returns a digest of every
     stream's head, which an anchor taken earlier can be compared with."""
     up_to = store.head() if up_to is None else up_to
-    key = store.recorder.log_key(up_to)
-    where = SQL("WHERE (xid, notification_id) <= (%s::text::xid8, %s)")
-    params: list[Any] = [str(key.xid), key.position]
-    if stream_id is not None:
-        where += SQL(" AND originator_id = %s")
-        params.append(stream_id)
-    query = SQL(
-        "SELECT notification_id, originator_id, originator_version, topic, state, hash"
-        " FROM {} {} ORDER BY originator_id, originator_version"
-    ).format(_table(store), where)
     events = streams = breaks = 0
     first: Break | None = None
     heads = hashlib.sha256()
     current: UUID | None = None
-    previous, expected, last = GENESIS, 1, (None, 0, GENESIS)
+    previous: bytes | None = None
+    expected, last = 1, (None, 0, b"")
 
     def close_stream() -> None:
         if current is not None:
             heads.update(current.bytes + last[1].to_bytes(8, "big") + last[2])
 
-    with store.connection() as conn, conn.transaction(), conn.cursor(name="audit_verify") as cur:
-        cur.itersize = 5000
-        cur.execute(query, params)
-        for position, stream, version, topic, state, digest in (tuple(r.values()) for r in cur):
-            if stream != current:
-                close_stream()
-                current, previous, expected = stream, GENESIS, 1
-                streams += 1
-            problem = None
-            if version != expected:
-                problem = (
-                    f"version {expected} is missing (deleted or renumbered)"
-                    if version > expected
-                    else f"version {version} appears out of order"
+    for position, stream, version, topic, state, digest in store.verify_rows(up_to, stream_id):
+        if stream != current:
+            close_stream()
+            current, previous, expected = stream, None, 1
+            streams += 1
+        problem = None
+        if version != expected:
+            problem = (
+                f"version {expected} is missing (deleted or renumbered)"
+                if version > expected
+                else f"version {version} appears out of order"
+            )
+        recomputed = store.link(previous, stream, version, topic, bytes(state))
+        if problem is None and (digest is None or bytes(digest) != recomputed):
+            problem = "stored event was altered (its hash does not match its content)"
+        if problem is not None:
+            breaks += 1
+            if first is None:
+                first = Break(
+                    stream, expected if version > expected else version, position, problem
                 )
-            recomputed = link(previous, stream, version, topic, bytes(state))
-            if problem is None and (digest is None or bytes(digest) != recomputed):
-                problem = "stored event was altered (its hash does not match its content)"
-            if problem is not None:
-                breaks += 1
-                if first is None:
-                    first = Break(
-                        stream, expected if version > expected else version, position, problem
-                    )
-            previous = bytes(digest) if digest is not None else recomputed
-            expected = version + 1
-            last = (stream, version, previous)
-            events += 1
-            if progress is not None and events % 5000 == 0:
-                progress(events, 0)
-        close_stream()
+        previous = bytes(digest) if digest is not None else recomputed
+        expected = version + 1
+        last = (stream, version, previous)
+        events += 1
+        if progress is not None and events % 5000 == 0:
+            progress(events, 0)
+    close_stream()
     return VerifyReport(
         ok=first is None,
         streams=streams,

@@ -34,8 +34,7 @@ class BadCursor(ValueError):
 
 class LogOrder(Protocol):
     def reached(self, position: int, wanted: int) -> bool:
-        """Has a reader at `position` read the event at `wanted`? (Positions are in log
-        order, which is not the order of the integers.)"""
+        """Has a reader at `position` read the event at `wanted`?"""
         ...
 
 

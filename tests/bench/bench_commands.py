@@ -35,8 +35,8 @@ from tillroll.aggregates.ordering.order import Address, OrderLine
 from tillroll.commands.bus import dispatch
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.ordering import PlaceOrder
+from tillroll.infra.eventlog.recorder import TillrollRecorder
 from tillroll.infra.eventstore import EventStore
-from tillroll.infra.recorder import TillrollRecorder
 
 SKUS = 200
 CLIENTS = (1, 8, 32)

@@ -135,7 +135,7 @@ def test_verify_names_two_events_swapped(runtime: Runtime) -> None:
 
 
 def test_an_anchor_exposes_a_wholesale_rewrite_that_chains_verify_alone(runtime: Runtime) -> None:
-    from tillroll.infra.hashchain import GENESIS, link
+    from tillroll.infra.eventlog.chain import GENESIS, link
 
     stream, _events = _order_stream(runtime)
     anchor = audit.verify(runtime.store)

@@ -1,9 +1,11 @@
-"""No reader skips an event committed late, with writers that take no lock.
+"""No reader skips an event committed late.
 
-The interleavings are forced with transactions held open by hand: positions (notification
-ids) handed out in one order, transaction ids in another, commits in a third. Every reader
-(the projection runner, the library's subscription, the audit export, the raw page walk)
-must process every committed event once, in the same order, and never a rolled-back one.
+The interleavings are forced with transactions held open by hand: transaction ids taken in
+one order, appends attempted in another, commits in a third. An append holds the log's
+append lock until its transaction ends, so a second writer waits (in a thread) and its ids
+come after the first's. Every reader (the projection runner, the library's subscription,
+the audit export, the raw page walk) must process every committed event once, in the same
+order, and never a rolled-back one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -41,6 +43,42 @@ def open_transaction(rt: Runtime) -> Iterator[psycopg.Connection[Any]]:
     assert rt.settings.database_url
     with psycopg.connect(rt.settings.database_url) as conn:
         yield conn
+
+
+class Background:
+    """An append in a thread, on its own connection and transaction: it blocks while another
+    transaction holds the append lock."""
+
+    def __init__(self, rt: Runtime, conn: psycopg.Connection[Any], events: list[StoredEvent]):
+        self.ids: list[int] = []
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(rt, conn, events), daemon=True)
+        self._thread.start()
+
+    def _run(self, rt: Runtime, conn: psycopg.Connection[Any], events: Sequence[StoredEvent]):
+        try:
+            self.ids = rt.store.recorder.append(conn, events)
+        except BaseException as exc:  # pragma: no cover - reported by result()
+            self.error = exc
+
+    def finished(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def result(self) -> list[int]:
+        assert self.finished(WAIT) and self.error is None, self.error
+        return self.ids
+
+
+def last_id_drawn(rt: Runtime) -> int:
+    """The sequence's last value: what any append, committed or not, has drawn."""
+    with rt.store.connection() as conn:
+        row = conn.execute(
+            "SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, 'notification_id')) AS v",
+            (f'"{rt.settings.event_schema}".tillroll_events',),
+        ).fetchone()
+    assert row is not None
+    return int(row["v"] or 0)
 
 
 def walk(rt: Runtime, after: int, until: int) -> list[int]:
@@ -114,50 +152,57 @@ def assert_every_reader_sees(rt: Runtime, after: int, subscriber: Subscriber, or
 def test_a_transaction_that_commits_after_a_later_position_is_not_skipped(
     runtime: Runtime,
 ) -> None:
-    """A takes positions 1-2, B takes 3-4 and commits first; a reader reads in between;
-    then A commits."""
+    """A takes positions 1-2 and holds its transaction open; B tries to append meanwhile
+    and waits; a reader reads in between; then A commits, and B after it."""
     base = runtime.store.head()
     subscriber = Subscriber(runtime, base)
     try:
-        with open_transaction(runtime) as a, open_transaction(runtime) as b:
+        # B's connection closes last: A's end releases the lock a blocked B waits for.
+        with open_transaction(runtime) as b, open_transaction(runtime) as a:
             ids_a = runtime.store.recorder.append(a, stock_events(runtime, "A-SKU", 1))
-            ids_b = runtime.store.recorder.append(b, stock_events(runtime, "B-SKU", 2))
-            b.commit()
-            assert max(ids_a) < min(ids_b)
+            blocked = Background(runtime, b, stock_events(runtime, "B-SKU", 2))
+            assert not blocked.finished(0.3)  # B waits for A's append lock ...
+            assert last_id_drawn(runtime) == max(ids_a)  # ... before drawing any id
 
             page = runtime.store.page(base, 100)
-            assert page.events == [] and page.held  # B waits behind A
+            assert page.events == [] and not page.held  # nothing committed, nothing held
             runtime.runner.catch_up()
             assert ledger(runtime) == []
             assert list(export(runtime.store, base)) == []
             a.commit()
+            ids_b = blocked.result()
+            b.commit()
+            assert max(ids_a) < min(ids_b)
         assert_every_reader_sees(runtime, base, subscriber, ids_a + ids_b)
     finally:
         subscriber.stop()
 
 
-def test_a_transaction_with_the_earlier_xid_and_the_later_position_comes_first(
+def test_a_transaction_with_the_earlier_xid_and_the_later_position_comes_second(
     runtime: Runtime,
 ) -> None:
-    """B takes its transaction id before A, but its positions after A's; A commits first."""
+    """B takes its transaction id before A, but appends after A (and waits for A's commit):
+    positions follow commits, not transaction ids."""
     base = runtime.store.head()
     subscriber = Subscriber(runtime, base)
     try:
-        with open_transaction(runtime) as a, open_transaction(runtime) as b:
+        # B's connection closes last: A's end releases the lock a blocked B waits for.
+        with open_transaction(runtime) as b, open_transaction(runtime) as a:
             b.execute("SELECT pg_current_xact_id()")  # B's xid is now older than A's
             ids_a = runtime.store.recorder.append(a, stock_events(runtime, "A-SKU", 1))
-            ids_b = runtime.store.recorder.append(b, stock_events(runtime, "B-SKU", 2))
+            blocked = Background(runtime, b, stock_events(runtime, "B-SKU", 2))
+            assert not blocked.finished(0.3)
             a.commit()
+            ids_b = blocked.result()
             assert max(ids_a) < min(ids_b)
 
-            assert runtime.store.page(base, 100).events == []  # A waits behind B
+            assert [n.id for n in runtime.store.page(base, 100).events] == ids_a
             runtime.runner.catch_up()
-            assert ledger(runtime) == []
             b.commit()
-        # One agreed order, transaction order: B's events, then A's.
-        assert_every_reader_sees(runtime, base, subscriber, ids_b + ids_a)
-        assert runtime.store.reached(ids_a[-1], ids_b[-1])
-        assert not runtime.store.reached(ids_b[-1], ids_a[-1])
+        # One agreed order, commit order: A's events, then B's.
+        assert_every_reader_sees(runtime, base, subscriber, ids_a + ids_b)
+        assert runtime.store.reached(ids_b[-1], ids_a[-1])
+        assert not runtime.store.reached(ids_a[-1], ids_b[-1])
     finally:
         subscriber.stop()
 
@@ -245,28 +290,50 @@ def test_concurrent_writers_and_a_live_subscriber_see_each_commit_once(
         assert [where[i] for i in ids] == list(range(where[ids[0]], where[ids[0]] + len(ids)))
 
 
-def test_events_stored_before_the_xid_column_stay_readable_and_come_first(
+def test_a_store_written_in_xid_order_is_renumbered_in_that_order_when_it_opens(
     settings: Settings,
 ) -> None:
-    """The migration: a table written by the locking recorder (no xid column) keeps its
-    order at xid 0, before everything written afterwards."""
+    """The migration from the lock-free recorder: its rows carry `xid` and its readers
+    walked `(xid, id)`. On open, ids are renumbered in that order (above every old id), the
+    idempotency record follows its events, and the log reads in the old order."""
     rt = Runtime.open(settings)
+    table = SQL("{}.tillroll_events").format(Identifier(settings.event_schema))
     try:
-        old = [rt.store.recorder.insert_events(stock_events(rt, f"OLD-{i}", 1)) for i in range(3)]
+        old = [
+            list(rt.store.recorder.insert_events(stock_events(rt, f"OLD-{i}", 1))) for i in range(3)
+        ]
+        claimed = old[0]
         with rt.store.connection() as conn:
             conn.execute(
-                SQL("ALTER TABLE {}.tillroll_events DROP COLUMN xid").format(
-                    Identifier(settings.event_schema)
-                )
+                SQL("ALTER TABLE {} ADD COLUMN xid xid8 NOT NULL DEFAULT '0'").format(table)
             )
+            # The first command's transaction committed last: in (xid, id) order it comes last.
+            conn.execute(
+                SQL("UPDATE {} SET xid = '900' WHERE notification_id = ANY(%s)").format(table),
+                (claimed,),
+            )
+            conn.execute(
+                SQL(
+                    "INSERT INTO {}.tillroll_idempotency (scope, key, fingerprint, result, position)"
+                    " VALUES ('s', 'k', 'f', 'r', %s)"
+                ).format(Identifier(settings.event_schema)),
+                (max(claimed),),
+            )
+        old_max = max(i for ids in old for i in ids)
+        streams = {
+            tuple(ids): n.originator_id for ids in old for n in rt.store.read(min(ids) - 1, 1)
+        }
     finally:
         rt.close()
     rt = Runtime.open(settings)  # migrates
     try:
-        new = rt.store.recorder.insert_events(stock_events(rt, "NEW", 1))
-        order = [i for ids in old for i in ids] + list(new)
-        assert walk(rt, 0, len(order)) == order
-        assert rt.store.log_keys([order[0]])[order[0]].xid == 0
-        assert rt.store.reached(new[-1], order[0])
+        new = list(rt.store.recorder.insert_events(stock_events(rt, "NEW", 1)))
+        read = rt.store.read(0, 100)
+        in_order = [streams[tuple(old[1])], streams[tuple(old[2])], streams[tuple(old[0])]]
+        assert list(dict.fromkeys(n.originator_id for n in read))[:3] == in_order
+        assert [n.id for n in read] == list(range(old_max + 1, old_max + 7)) + new
+        found = rt.store.find_result("s", "k")
+        assert found is not None and found.position == old_max + 6  # the claim followed
+        assert rt.store.reached(new[-1], read[0].id)
     finally:
         rt.close()

@@ -1,8 +1,9 @@
 """The tamper-evidence chain: every stored event carries SHA-256 over a canonical encoding of
 itself and the hash of the event before it in the same stream (aggregate).
 
-Chaining per stream keeps writes free of any global lock: optimistic concurrency already
-orders the links of one stream (two writers of version N cannot both commit).
+Chained per stream: optimistic concurrency orders the links of one stream (two writers of
+version N cannot both commit). The chain does not cover notification ids (positions), so
+renumbering the log (schema.py) leaves every chain intact.
 """
 
 from __future__ import annotations

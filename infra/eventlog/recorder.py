@@ -1,0 +1,370 @@
+"""The event recorder: the eventsourcing library's PostgreSQL application recorder, appending
+in one round trip with the hash chain and the idempotency record, positions in commit order.
+
+The append is one statement that first takes a transaction-level advisory lock on the
+events table and only then draws notification ids; the lock is held until the transaction
+ends, after its commit is visible. So ids are handed out in commit order: a reader whose
+snapshot sees id N sees every smaller id that will ever commit, and a plain
+`notification_id > cursor ORDER BY notification_id` walk never skips an event (the
+argument in full: docs/EVENT-LOG.md). Reads are therefore the library's own
+(`select_notifications`, `max_notification_id`, `subscribe`); what is added here is the
+append, one page read that also tells a follower where to resume, and the idempotency
+lookup. Every writer of the table must append through this class: an insert that draws an
+id without the lock would break the order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    Notification,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+    Tracking,
+)
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresProcessRecorder,
+    PostgresTrackingRecorder,
+)
+from eventsourcing.utils import retry
+from psycopg.rows import dict_row, tuple_row
+from psycopg.sql import SQL
+from tillroll.infra.eventlog import schema
+from tillroll.infra.eventlog.chain import GENESIS, link
+
+RETRY = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+"""The library's retry on a lost connection, as it decorates its own recorder's methods."""
+
+
+class LogPage(NamedTuple):
+    events: list[Notification]
+    end: int
+    """The position to resume after: the last event of a full page, else the head of the log
+    as the same statement saw it (a page filtered by topic moves past what it skipped)."""
+    held: bool = False
+    """Always False: no committed event ever waits behind an open transaction any more."""
+
+
+def append_lock_key(schema_name: str, table: str) -> int:
+    """The advisory lock every append to one events table takes (a stable signed 64-bit)."""
+    digest = hashlib.sha256(f"tillroll.append.{schema_name}.{table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class StoredClaim(NamedTuple):
+    """What a command's idempotency record holds (commands/ports.py: StoredResult)."""
+
+    fingerprint: str
+    result: bytes
+    position: int
+
+
+class _Lru:
+    """A small thread-safe LRU map (the values it holds never change once stored)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
+class TillrollRecorder(PostgresApplicationRecorder):
+    """One-statement appends under the append lock; hash chain; idempotency records.
+
+    Originator ids must be UUIDs (`ORIGINATOR_ID_TYPE=uuid`, the library's default): the
+    hash chain encodes them as 16 bytes. A text originator id is refused with the library's
+    `DataError`, and a datastore configured for text ids with `ProgrammingError`."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str, **kwargs: Any
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name, **kwargs)
+        if datastore.originator_id_type != "uuid":
+            raise ProgrammingError("TillrollRecorder stores UUID originator ids only")
+        self._table = schema.qualified(datastore.schema, events_table_name)
+        self._claims = schema.qualified(datastore.schema, schema.IDEMPOTENCY_TABLE)
+        self.append_lock = append_lock_key(datastore.schema, events_table_name)
+        # Stream heads (id -> (version, hash)) are immutable once committed, so caching
+        # them is safe; a stale head only costs a lookup.
+        self._heads = _Lru(50_000)
+        t = self._table
+        # The lock is taken in the FROM list's first item, before the INSERT evaluates the
+        # rows and their `nextval` defaults (tests/integration/test_log_order.py checks
+        # that a blocked append has drawn no id). Unique checks do not use the statement's
+        # snapshot, so they see every row committed while this append waited.
+        self._insert = SQL(
+            "WITH new AS ("
+            " INSERT INTO {t} (originator_id, originator_version, topic, state, hash)"
+            " SELECT u.* FROM (SELECT pg_advisory_xact_lock(%s)) AS locked,"
+            "  unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s::bytea[]) AS u"
+            " RETURNING notification_id), "
+            "claim AS ("
+            " INSERT INTO {c} (scope, key, fingerprint, result, position)"
+            " SELECT %s, %s, %s, %s, max(notification_id) FROM new HAVING %s)"
+            " SELECT notification_id FROM new CROSS JOIN (SELECT pg_notify(%s, '')) AS woken"
+            " ORDER BY notification_id"
+        ).format(t=t, c=self._claims)
+        self._select_previous = SQL(
+            "SELECT originator_id, originator_version, hash FROM {t}"
+            " WHERE (originator_id, originator_version) IN"
+            " (SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
+        ).format(t=t)
+        self._select_streams_after = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state"
+            " FROM unnest(%s::uuid[], %s::bigint[]) AS w(id, version)"
+            " JOIN {t} AS e ON e.originator_id = w.id AND e.originator_version > w.version"
+            " ORDER BY e.originator_id, e.originator_version"
+        ).format(t=t)
+        self._select_claim = SQL(
+            "SELECT fingerprint, result, position FROM {c} WHERE scope = %s AND key = %s"
+        ).format(c=self._claims)
+        # One statement, so one snapshot: the page and the head it is measured against
+        # cannot disagree. `stop` bounds both (a scratch build stops at a given position).
+        self._select_page = SQL(
+            "SELECT h.head, e.* FROM"
+            " (SELECT max(notification_id) AS head FROM {t}"
+            "  WHERE notification_id <= %(stop)s) AS h"
+            " LEFT JOIN LATERAL (SELECT notification_id, originator_id, originator_version,"
+            "  topic, state FROM {t}"
+            "  WHERE notification_id > %(after)s AND notification_id <= %(stop)s"
+            "  AND (%(topics)s::text[] IS NULL OR topic = ANY(%(topics)s::text[]))"
+            "  ORDER BY notification_id LIMIT %(limit)s) AS e ON true"
+            " ORDER BY e.notification_id"
+        ).format(t=t)
+        self._count_after = SQL("SELECT count(*) AS n FROM {t} WHERE notification_id > %s").format(
+            t=t
+        )
+
+    # -- schema and its migrations -----------------------------------------------------------
+    def _create_table(self, curs: psycopg.Cursor[Any]) -> None:
+        super()._create_table(curs)
+        schema.migrate(curs, self.datastore.schema, self.events_table_name)
+
+    # -- appending ---------------------------------------------------------------------------
+    @RETRY
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """One statement, one round trip: the events, their idempotency record (keyword
+        `idempotency`) and the wake-up for listeners commit together. A process recorder
+        (TillrollProcessRecorder) also records `tracking` in the same transaction; this
+        recorder ignores it, as the library's application recorder does."""
+        tracking: Tracking | None = kwargs.get("tracking")
+        if not isinstance(self, PostgresTrackingRecorder):
+            tracking = None
+        if not stored_events and tracking is None:
+            return None
+        with self.datastore.get_connection() as conn:
+            if tracking is None:
+                return self.append(conn, stored_events, kwargs.get("idempotency"))
+            with conn.transaction(), conn.cursor() as curs:
+                self._insert_tracking(curs, tracking)
+                if not stored_events:  # the library records tracking alone, and returns None
+                    return None
+                ids = self.append(conn, stored_events, kwargs.get("idempotency"), commits=False)
+            self._remember_heads(stored_events)
+            return ids
+
+    def append(
+        self,
+        conn: psycopg.Connection[Any],
+        stored_events: Sequence[StoredEvent],
+        claim: Any = None,
+        *,
+        commits: bool | None = None,
+    ) -> list[int]:
+        """Insert events (and an idempotency claim: scope, key, fingerprint, result) with
+        one statement on `conn`. It commits only if `conn` is in autocommit; otherwise the
+        append lock is held until the caller's transaction ends (the tests drive
+        transactions through this)."""
+        columns = self._chained_rows(conn, stored_events)
+        claim_values = (
+            (claim.scope, claim.key, claim.fingerprint, claim.result, True)
+            if claim is not None
+            else (None, None, None, None, False)
+        )
+        params = (self.append_lock, *columns, *claim_values, self.channel_name)
+        try:
+            with conn.cursor(row_factory=tuple_row) as curs:
+                curs.execute(self._insert, params, prepare=True)
+                ids = [row[0] for row in curs.fetchall()]
+        except (IntegrityError, psycopg.IntegrityError):
+            for stream in set(columns[0]):
+                self._heads.put(stream, None)
+            raise
+        if conn.autocommit if commits is None else commits:
+            self._remember_heads(stored_events, columns[4])
+        return ids
+
+    def _remember_heads(self, stored: Sequence[StoredEvent], digests: Any = None) -> None:
+        """Committed: these are the streams' heads now (without digests: forget them)."""
+        for i, e in enumerate(stored):
+            stream = UUID(str(e.originator_id))
+            head = (e.originator_version, digests[i]) if digests is not None else None
+            self._heads.put(stream, head)
+
+    def _chained_rows(
+        self, conn: psycopg.Connection[Any], stored_events: Sequence[StoredEvent]
+    ) -> tuple[list[Any], ...]:
+        """Columns of the rows to insert, each event linked to the one before it in its
+        stream (a competing writer of the same version fails on the primary key)."""
+        previous: dict[UUID, bytes] = {}
+        wanted: list[tuple[UUID, int]] = []
+        streams = [_uuid(e.originator_id) for e in stored_events]
+        for stream, e in zip(streams, stored_events, strict=True):
+            if stream in previous or e.originator_version == 1:
+                previous.setdefault(stream, GENESIS)
+                continue
+            head = self._heads.get(stream)
+            if head is not None and head[0] == e.originator_version - 1:
+                previous[stream] = head[1]
+            else:
+                wanted.append((stream, e.originator_version - 1))
+                previous[stream] = GENESIS
+        if wanted:
+            with conn.cursor(row_factory=dict_row) as curs:
+                curs.execute(
+                    self._select_previous,
+                    ([i for i, _ in wanted], [v for _, v in wanted]),
+                    prepare=True,
+                )
+                for row in curs.fetchall():
+                    previous[row["originator_id"]] = bytes(row["hash"] or GENESIS)
+        columns: tuple[list[Any], ...] = ([], [], [], [], [])
+        for stream, e in zip(streams, stored_events, strict=True):  # a stream's in order
+            digest = link(previous[stream], stream, e.originator_version, e.topic, e.state)
+            previous[stream] = digest
+            for column, value in zip(
+                columns, (stream, e.originator_version, e.topic, e.state, digest), strict=True
+            ):
+                column.append(value)
+        return columns
+
+    # -- reading streams ---------------------------------------------------------------------
+    @RETRY
+    def select_events_after(
+        self, streams: Sequence[tuple[UUID, int]]
+    ) -> dict[UUID, list[StoredEvent]]:
+        """Each stream's events after the given version, for several streams in one query."""
+        out: dict[UUID, list[StoredEvent]] = {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                self._select_streams_after,
+                ([i for i, _ in streams], [v for _, v in streams]),
+                prepare=True,
+            )
+            for row in curs.fetchall():
+                out.setdefault(row["originator_id"], []).append(
+                    StoredEvent(
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                )
+        return out
+
+    # -- reading in log order ----------------------------------------------------------------
+    @RETRY
+    def read_page(
+        self, after: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
+    ) -> LogPage:
+        """The next events after position `after` (any integer), up to `stop`."""
+        params = {
+            "after": after,
+            "stop": 2**63 - 1 if stop is None else stop,
+            "topics": list(topics) if topics else None,
+            "limit": limit,
+        }
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_page, params, prepare=True)
+            rows = curs.fetchall()
+        events = [
+            Notification(
+                id=row["notification_id"],
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            for row in rows
+            if row["notification_id"] is not None
+        ]
+        # Fewer than asked for: every event up to the head (same snapshot) was seen.
+        end = events[-1].id if len(events) == limit else max(after, rows[0]["head"] or 0)
+        return LogPage(events, end)
+
+    def head(self) -> int:
+        """The largest visible position (0: the log is empty)."""
+        return self.max_notification_id() or 0
+
+    @RETRY
+    def count_after(self, position: int) -> int:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._count_after, (position,), prepare=True)
+            row = curs.fetchone()
+        return int(row["n"]) if row else 0
+
+    # -- idempotency -------------------------------------------------------------------------
+    @RETRY
+    def select_claim(self, scope: str, key: str) -> StoredClaim | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_claim, (scope, key), prepare=True)
+            row = curs.fetchone()
+        if row is None:
+            return None
+        return StoredClaim(row["fingerprint"], bytes(row["result"]), row["position"])
+
+
+class TillrollProcessRecorder(TillrollRecorder, PostgresProcessRecorder):
+    """The library's process recorder composed on ours: `insert_events(..., tracking=...)`
+    records the tracking row in the same transaction as the events."""
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        events_table_name: str = "stored_events",
+        tracking_table_name: str = "notification_tracking",
+    ) -> None:
+        super().__init__(
+            datastore, events_table_name=events_table_name, tracking_table_name=tracking_table_name
+        )
+
+
+def _uuid(originator_id: Any) -> UUID:
+    if isinstance(originator_id, UUID):
+        return originator_id
+    try:
+        return UUID(str(originator_id))
+    except ValueError:
+        raise DataError(
+            f"originator id {originator_id!r} is not a UUID (TillrollRecorder stores UUIDs only)"
+        ) from None

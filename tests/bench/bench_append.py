@@ -1,0 +1,263 @@
+"""Appends per second of the two designs that keep positions in visibility order, next to
+raw commits (issue 11), 5 s per row, one event (a new stream) per append:
+
+  (a) tillroll's recorder: the append lock held through commit, in one statement;
+  (b) the rejected design, prototyped: lock-free inserts, and one sequencer thread that
+      numbers committed rows below `pg_snapshot_xmin(pg_current_snapshot())` in (xid, id)
+      order into a dense position table, in batches (plus the latency until a row has
+      its position);
+  (c) raw one-row INSERT commits (no lock, no NOTIFY);
+  (d) the commit latency the lock-through-commit cap follows from: (c) with one client.
+
+Each row also gives WAL fsyncs per append (`pg_stat_io`, object 'wal') and commits per
+append (`pg_stat_database.xact_commit`). Run: `python tests/bench/bench_append.py`
+(starts its own embedded PostgreSQL; or `--database-url`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresDatastore
+from tillroll.infra.embedded import start_embedded
+from tillroll.infra.eventlog.recorder import TillrollRecorder
+
+SECONDS = 5.0
+CLIENTS = (1, 8, 32)
+
+
+def counters(url: str) -> tuple[int, int]:
+    """(WAL fsyncs, commits) so far, cluster-wide / this database."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        fsyncs = conn.execute("SELECT sum(fsyncs) FROM pg_stat_io WHERE object = 'wal'").fetchone()
+        commits = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return int(fsyncs[0] or 0), int(commits[0] or 0)  # type: ignore[index]
+
+
+def run_clients(clients: int, open_client: Callable[[], Callable[[], None]]) -> int:
+    """Call each client's append for SECONDS in `clients` threads; the appends done."""
+    done = [0] * clients
+    stop = time.monotonic() + SECONDS
+    ready = threading.Barrier(clients)
+
+    def work(i: int) -> None:
+        append = open_client()
+        ready.wait()
+        while time.monotonic() < stop:
+            append()
+            done[i] += 1
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done)
+
+
+def measure(
+    url: str,
+    clients: int,
+    open_client: Callable[[], Callable[[], None]],
+    close: Callable[[], None] = lambda: None,
+) -> dict:
+    time.sleep(1.1)  # let earlier backends' statistics land
+    f0, c0 = counters(url)
+    started = time.monotonic()
+    n = run_clients(clients, open_client)
+    elapsed = time.monotonic() - started
+    close()  # a backend reports its statistics when it exits
+    time.sleep(1.1)
+    f1, c1 = counters(url)
+    return {"rate": n / elapsed, "fsyncs": (f1 - f0) / n, "commits": (c1 - c0 - 2) / n}
+
+
+# -- (a) tillroll's recorder ------------------------------------------------------------------
+def ours(url: str, schema: str, clients: int) -> dict:
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    datastore = PostgresDatastore(
+        str(params.get("dbname") or "postgres"),
+        str(params.get("host") or "localhost"),
+        str(params.get("port") or "5432"),
+        str(params.get("user") or "postgres"),
+        str(params.get("password") or ""),
+        pool_size=clients,
+        schema=schema,
+    )
+    recorder = TillrollRecorder(datastore, events_table_name="bench_events")
+    recorder.create_table()
+
+    def open_client() -> Callable[[], None]:
+        return lambda: recorder.insert_events([StoredEvent(uuid.uuid4(), 1, "t", b"{}")])
+
+    try:
+        return measure(url, clients, open_client, datastore.close)
+    finally:
+        datastore.close()
+
+
+# -- (b) lock-free inserts + one sequencer ----------------------------------------------------
+SEQ_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {s}.seq_events (
+  id bigserial PRIMARY KEY, xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  originator_id uuid NOT NULL, state bytea,
+  inserted_at timestamptz NOT NULL DEFAULT clock_timestamp());
+CREATE INDEX IF NOT EXISTS seq_events_log_order ON {s}.seq_events (xid, id);
+CREATE TABLE IF NOT EXISTS {s}.seq_positions (
+  position bigint PRIMARY KEY, id bigint NOT NULL UNIQUE,
+  sequenced_at timestamptz NOT NULL DEFAULT clock_timestamp());
+TRUNCATE {s}.seq_events, {s}.seq_positions;
+"""
+
+
+class Sequencer(threading.Thread):
+    """Numbers the final prefix of the log (below the snapshot horizon) in (xid, id) order,
+    up to 5,000 rows a transaction, durably; one instance (an advisory-lock leader in a
+    real deployment)."""
+
+    def __init__(self, url: str, schema: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.schema = url, schema
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        last_xid, last_id, position = "0", 0, 0
+        with psycopg.connect(self.url) as conn:
+            while not self.stopping.is_set():
+                row = conn.execute(
+                    f"WITH batch AS (SELECT xid, id FROM {self.schema}.seq_events"
+                    "  WHERE xid < pg_snapshot_xmin(pg_current_snapshot())"
+                    "  AND (xid, id) > (%s::text::xid8, %s) ORDER BY xid, id LIMIT 5000),"
+                    " numbered AS (INSERT INTO "
+                    f"{self.schema}.seq_positions (position, id)"
+                    "  SELECT %s + row_number() OVER (ORDER BY xid, id), id FROM batch"
+                    "  RETURNING position)"
+                    " SELECT (SELECT count(*) FROM numbered),"
+                    "  (SELECT xid::text FROM batch ORDER BY xid DESC, id DESC LIMIT 1),"
+                    "  (SELECT id FROM batch ORDER BY xid DESC, id DESC LIMIT 1)",
+                    (last_xid, last_id, position),
+                ).fetchone()
+                conn.commit()
+                assert row is not None
+                if row[0]:
+                    position += row[0]
+                    last_xid, last_id = row[1], row[2]
+                else:
+                    time.sleep(0.001)
+
+
+def sequenced(url: str, schema: str, clients: int) -> dict:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SEQ_SCHEMA.format(s=schema))
+    sequencer = Sequencer(url, schema)
+    sequencer.start()
+    insert = f"INSERT INTO {schema}.seq_events (originator_id, state) VALUES (%s, %s)"
+
+    opened: list[psycopg.Connection[Any]] = []
+
+    def open_client() -> Callable[[], None]:
+        conn = psycopg.connect(url, autocommit=True)
+        opened.append(conn)
+        return lambda: conn.execute(insert, (uuid.uuid4(), b"{}"), prepare=True) and None
+
+    result = measure(url, clients, open_client, lambda: [c.close() for c in opened] and None)
+    deadline = time.monotonic() + 30
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            left = conn.execute(
+                f"SELECT count(*) FROM {schema}.seq_events e WHERE NOT EXISTS"
+                f" (SELECT 1 FROM {schema}.seq_positions p WHERE p.id = e.id)"
+            ).fetchone()
+            if left and left[0] == 0:
+                break
+            time.sleep(0.05)
+        lags = [
+            r[0]
+            for r in conn.execute(
+                "SELECT extract(epoch FROM p.sequenced_at - e.inserted_at) * 1000"
+                f" FROM {schema}.seq_positions p JOIN {schema}.seq_events e USING (id)"
+            ).fetchall()
+        ]
+    sequencer.stopping.set()
+    sequencer.join(5)
+    lags.sort()
+    result["lag_ms"] = (statistics.median(lags), lags[int(len(lags) * 0.99) - 1])
+    return result
+
+
+# -- (c) raw commits ----------------------------------------------------------------------------
+def raw(url: str, schema: str, clients: int) -> dict:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {schema}.raw_rows"
+            " (id bigserial PRIMARY KEY, originator_id uuid, state bytea)"
+        )
+    insert = f"INSERT INTO {schema}.raw_rows (originator_id, state) VALUES (%s, %s)"
+
+    opened: list[psycopg.Connection[Any]] = []
+
+    def open_client() -> Callable[[], None]:
+        conn = psycopg.connect(url, autocommit=True)
+        opened.append(conn)
+        return lambda: conn.execute(insert, (uuid.uuid4(), b"{}"), prepare=True) and None
+
+    return measure(url, clients, open_client, lambda: [c.close() for c in opened] and None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    servers: Any = None
+    url = args.database_url
+    if url is None:
+        servers = start_embedded(Path(tempfile.mkdtemp()), need_postgres=True, need_redis=False)
+        url = servers.database_url
+    schema = "bench_append"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    rows = []
+    try:
+        for name, design in (
+            ("(a) lock through commit (tillroll)", ours),
+            ("(b) lock-free + sequencer", sequenced),
+            ("(c) raw one-row INSERT commits", raw),
+        ):
+            for clients in CLIENTS:
+                r = design(url, schema, clients)
+                lag = r.get("lag_ms")
+                lag_text = f"{lag[0]:.1f} / {lag[1]:.1f}" if lag else "-"
+                rows.append(
+                    f"| {name} | {clients} | {r['rate']:,.0f} | {r['fsyncs']:.2f}"
+                    f" | {r['commits']:.2f} | {lag_text} |"
+                )
+                print(rows[-1], flush=True)
+    finally:
+        if servers is not None:
+            servers.stop()
+    print()
+    print(
+        "| design | clients | appends/s | WAL fsyncs/append | commits/append |"
+        " position lag ms (median / p99) |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("\n".join(rows))
+    print("\n(d) commit latency, 1 client: 1 / the raw 1-client rate (row (c), clients 1).")
+
+
+if __name__ == "__main__":
+    main()
