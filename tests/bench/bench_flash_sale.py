@@ -106,6 +106,18 @@ async def read_caught_up(base: str, path: str, head: int, token: str | None) -> 
         await client.aclose()
 
 
+async def read_both(base: str, head: int, staff: str) -> tuple[Any, Any]:
+    """The stock level and the card, once both read models have reached `head`."""
+    level, card = await asyncio.wait_for(
+        asyncio.gather(
+            read_caught_up(base, f"/v1/inventory/{SKU}", head, staff),
+            read_caught_up(base, f"/v1/products/{SKU}", head, None),
+        ),
+        120,
+    )
+    return level, card
+
+
 def main() -> int:
     parser = harness.parser(__doc__)
     parser.add_argument("--buyers", type=int, default=2000)
@@ -130,17 +142,7 @@ def main() -> int:
                 item = event.mutate(item)
                 min_available = min(min_available, item.available)
             head = rt.store.head()
-            level, card = run_loop(
-                asyncio.wait_for(
-                    asyncio.gather(
-                        read_caught_up(
-                            server.base, f"/v1/inventory/{SKU}", head, mint(secret, "staff")
-                        ),
-                        read_caught_up(server.base, f"/v1/products/{SKU}", head, None),
-                    ),
-                    120,
-                )
-            )
+            level, card = run_loop(read_both(server.base, head, mint(secret, "staff")))
 
     statuses = Counter(status for status, _, _ in outcomes)
     sold = statuses[201]
