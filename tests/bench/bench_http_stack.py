@@ -251,18 +251,24 @@ def profile(server: Server, path: str, seconds: float, scratch: Path) -> None:
     wrk(server.base + path, seconds, 64, server.pid, {}, "")
     spy.wait()
     inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    roots: dict[str, int] = {}
     total = 0
     for line in out.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        frames = {re.sub(r" \(.*", "", f) for f in stack.split(";")}
-        if any(f in ("select", "poll", "epoll_wait", "run_once") for f in stack.split(";")[-1:]):
-            continue
+        frames = stack.split(";")
         total += int(count)
-        for frame in frames:
+        for frame in set(frames):
             inclusive[frame] = inclusive.get(frame, 0) + int(count)
-    print(f"py-spy, {server.variant}, {path}: {total} busy samples", file=sys.stderr)
-    for frame, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:45]:
-        print(f"{count / max(total, 1):6.1%}  {frame}", file=sys.stderr)
+        own[frames[-1]] = own.get(frames[-1], 0) + int(count)
+        root = ";".join(frames[:3])
+        roots[root] = roots.get(root, 0) + int(count)
+    print(f"py-spy, {server.variant}, {path}: {total} samples", file=sys.stderr)
+    shown = (("threads (first frames)", roots), ("on the stack", inclusive), ("own time", own))
+    for title, found in shown:
+        print(f"-- {title}", file=sys.stderr)
+        for frame, count in sorted(found.items(), key=lambda kv: -kv[1])[:30]:
+            print(f"{count / max(total, 1):6.1%}  {frame}", file=sys.stderr)
 
 
 def order_script(directory: Path) -> str:
