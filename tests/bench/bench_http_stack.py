@@ -360,13 +360,16 @@ def main() -> int:
             path, headers, connections, _ = routes["card"]
             profile(up[args.profile], path, args.seconds, Path(scratch))
 
-    command = f"python tests/bench/bench_http_stack.py --seconds {args.seconds:g}"
+    command = (
+        f"python tests/bench/bench_http_stack.py --seconds {args.seconds:g} --rounds {args.rounds}"
+    )
     bare = {stack: results[("card", f"bare {stack}")].rate for stack in STACKS}
     lines = [
         harness.heading("HTTP stack"),
         "",
-        f"`{command}` — {harness.machine()}; wrk on the same cores. ÷ before: the same route"
-        " in the before variant; ÷ bare: a bare Litestar route on the same uvicorn stack.",
+        f"`{command}` — {harness.machine()}; wrk on the same cores; medians of the rounds."
+        " ÷ before: the same route in the before variant; ÷ bare: a bare Litestar route on the"
+        " same uvicorn stack.",
         "",
         "| route | variant | req/s | ÷ before | ÷ bare | p99 ms | server CPU µs/req | errors |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
