@@ -14,12 +14,12 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.prometheus import PrometheusConfig
 from tillroll.api.audit import AuditController
 from tillroll.api.auth import AuthController, jwt_auth
 from tillroll.api.catalog import CatalogController
 from tillroll.api.errors import exception_handlers
 from tillroll.api.health import HealthController
+from tillroll.api.http_metrics import HttpMetrics
 from tillroll.api.inventory import InventoryController
 from tillroll.api.ops import MetricsController, OpsController
 from tillroll.api.orders import OrdersController
@@ -87,7 +87,8 @@ def create_app(parts: AppParts) -> Litestar:
         },
         exception_handlers=exception_handlers(),
         before_request=strict_body,
-        middleware=[PrometheusConfig(app_name="tillroll", group_path=True).middleware],
+        # Same metric names as Litestar's PrometheusMiddleware, a fraction of its cost.
+        middleware=[HttpMetrics("tillroll").middleware],
         on_app_init=[auth.on_app_init],
         lifespan=[async_redis_lifespan, *parts.lifespan],
         state=State({"jwt_auth": auth}),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from litestar import Controller, Request, post
@@ -11,8 +12,9 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.authentication import AuthenticationResult
 from litestar.params import JSONBody
-from litestar.security.jwt import JWTAuth, Token
+from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 from tillroll.commands.context import Principal
 from tillroll.commands.identity import authenticate
 from tillroll.commands.ports import EventStorePort
@@ -28,8 +30,63 @@ async def retrieve_principal(token: Token, _: ASGIConnection) -> Principal | Non
     return Principal(subject=token.sub, role=role, email=str(token.extras.get("email", "")))
 
 
+class VerifiedTokens:
+    """Tokens this process has already verified, with who they name, until they expire.
+
+    Verifying a JWT (base64, JSON, HMAC, claims) cost more than the rest of a cached read;
+    a client sends the same token on every request. An entry is never used past the token's
+    own `exp`, the cache holds at most `size` tokens (the oldest go first), and only tokens
+    that passed the full check are kept, so a bad token is checked (and refused) each time."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._found: dict[str, tuple[float, AuthenticationResult]] = {}
+
+    def get(self, encoded: str, now: float) -> AuthenticationResult | None:
+        found = self._found.get(encoded)
+        if found is None:
+            return None
+        if now >= found[0]:
+            del self._found[encoded]
+            return None
+        return found[1]
+
+    def put(self, encoded: str, result: AuthenticationResult) -> None:
+        token = result.auth
+        if not isinstance(token, Token):
+            return
+        if len(self._found) >= self.size:
+            now = time.time()
+            for key in [k for k, (exp, _) in self._found.items() if now >= exp]:
+                del self._found[key]
+            while len(self._found) >= self.size:
+                del self._found[next(iter(self._found))]
+        self._found[encoded] = (token.exp.timestamp(), result)
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+
+class CachedJWTMiddleware(JWTAuthenticationMiddleware):
+    """Litestar's JWT middleware, verifying each token once (see VerifiedTokens). Each app
+    gets a subclass with a cache of its own (`jwt_auth`), so apps with different secrets in
+    one process never share verdicts."""
+
+    verified: ClassVar[VerifiedTokens]
+
+    async def authenticate_token(self, encoded_token: str, connection: Any) -> AuthenticationResult:
+        cached = self.verified.get(encoded_token, time.time())
+        if cached is not None:
+            return cached
+        result = await super().authenticate_token(encoded_token, connection)
+        self.verified.put(encoded_token, result)
+        return result
+
+
 def jwt_auth(secret: str, ttl_seconds: int) -> JWTAuth[Principal, Token]:
+    middleware = type("AppJWTMiddleware", (CachedJWTMiddleware,), {"verified": VerifiedTokens()})
     return JWTAuth[Principal, Token](
+        authentication_middleware_class=middleware,
         retrieve_user_handler=retrieve_principal,
         token_secret=secret,
         default_token_expiration=timedelta(seconds=ttl_seconds),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from typing import Annotated, Any, TypeVar
 from uuid import uuid4
 
@@ -15,7 +16,7 @@ from tillroll.aggregates.errors import InvalidValue
 from tillroll.commands.bus import dispatch
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.ports import EventStorePort
-from tillroll.queries.read_side import ReadSide, RedisRead
+from tillroll.queries.read_side import ReadModelBehind, ReadSide, RedisRead
 
 T = TypeVar("T")
 
@@ -85,12 +86,34 @@ def command_response(result: Any, status_code: int = 200) -> Response[Any]:
 async def read_redis(
     read: ReadSide, query: RedisRead[T], min_position: int | None
 ) -> tuple[int, T | None]:
-    """A Redis read model's answer and position. Without min_position it runs on the event
-    loop with the asyncio client (one pipelined round trip, no thread); waiting for a
-    position polls and may look up log keys in PostgreSQL, so that runs in a thread."""
-    if min_position or read.aredis is None:
+    """A Redis read model's answer and position, on the event loop with the asyncio client
+    (one pipelined round trip, no thread). With min_position it first waits, on the loop,
+    for the read model's position to reach it; no thread is held while waiting."""
+    if read.aredis is None:
         return await anyio.to_thread.run_sync(functools.partial(read.run, query, min_position))
-    return await read.arun(query)
+    if not min_position:
+        return await read.arun(query)
+    position = await _wait_for_position(read, query.model, min_position)
+    _, answer = await read.arun(query)  # read after the position: at least that new
+    return position, answer
+
+
+async def _wait_for_position(read: ReadSide, name: str, wanted: int) -> int:
+    """ReadSide.wait_for, polling the position key with the asyncio client."""
+    projection = read.live.cached(name) or await anyio.to_thread.run_sync(read.redis_model, name)
+    deadline = time.monotonic() + read.wait_seconds
+    delay, checked = 0.002, False
+    while True:
+        position = int(await read.aredis.get(projection.position_key) or 0)
+        if position >= wanted:  # positions only grow: a plain comparison
+            return position
+        if not checked:  # behind: a position beyond the log's end is refused, not waited for
+            await anyio.to_thread.run_sync(read.log.reached, position, wanted)
+            checked = True
+        if time.monotonic() >= deadline:
+            raise ReadModelBehind(name, position, wanted)
+        await anyio.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def read_response(body: T, position: int) -> Response[T]:

@@ -249,6 +249,119 @@ def server_version(url: str) -> str:
         return version
 
 
+# -- physical counters ---------------------------------------------------------------------
+# PostgreSQL's cumulative statistics are kept per backend and flushed to shared memory at
+# most once a second; a backend that turns idle less than a second after its last flush
+# holds its counts back for another 10 s (PGSTAT_IDLE_INTERVAL), and exiting flushes them.
+# So the counters of a load are read only after every connection the load opened is closed
+# and its backend has exited (`wait_backends_gone`): each benchmark phase runs on
+# connections of its own (a fresh store, a `tillroll serve` or `tillroll projections run`
+# started for the phase and stopped after it), never on ones that outlive the phase.
+_WAL_FSYNCS = {
+    # PostgreSQL 18 counts WAL fsyncs in pg_stat_io; before, pg_stat_wal.wal_sync.
+    True: "SELECT coalesce(sum(fsyncs), 0)::bigint FROM pg_stat_io WHERE object = 'wal'",
+    False: "SELECT wal_sync FROM pg_stat_wal",
+}
+
+
+@dataclass(frozen=True)
+class Counters:
+    """PostgreSQL's own counters and CPU at one moment (cumulative; subtract two)."""
+
+    commits: int
+    """pg_stat_database.xact_commit of the database."""
+    wal_fsyncs: int
+    wal_bytes: int
+    pg_cpu: float | None
+    """CPU seconds of the postmaster and all its children, exited ones included (None if
+    the server is not on this machine)."""
+
+    def __sub__(self, other: Counters) -> Counters:
+        cpu = None if self.pg_cpu is None or other.pg_cpu is None else self.pg_cpu - other.pg_cpu
+        return Counters(
+            self.commits - other.commits,
+            self.wal_fsyncs - other.wal_fsyncs,
+            self.wal_bytes - other.wal_bytes,
+            cpu,
+        )
+
+
+def _postmaster(conn: psycopg.Connection[Any]) -> psutil.Process | None:
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+    try:
+        backend = psutil.Process(pid)
+        parent = backend.parent()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None  # a server on another machine
+    return parent if parent is not None and "postgres" in parent.name() else None
+
+
+def postgres_cpu(postmaster: psutil.Process) -> float:
+    """User + system CPU of the postmaster, its live children, and the children it has
+    already reaped (backends of closed connections): psutil's children_* times."""
+    times = postmaster.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in postmaster.children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = child.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def postmaster_of(url: str) -> psutil.Process | None:
+    """The server's postmaster if it runs on this machine (for its CPU)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return _postmaster(conn)
+
+
+def read_counters(url: str) -> Counters:
+    """The counters now, on a connection opened for the purpose (its own commit, one, is
+    flushed when it closes and is counted in the next reading)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        v18 = conn.info.server_version >= 180000
+        commits = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()[0]  # type: ignore[index]
+        fsyncs = conn.execute(_WAL_FSYNCS[v18]).fetchone()[0]  # type: ignore[index]
+        wal_bytes = conn.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()[0]  # type: ignore[index]
+        postmaster = _postmaster(conn)
+        cpu = postgres_cpu(postmaster) if postmaster is not None else None
+    return Counters(int(commits), int(fsyncs or 0), int(wal_bytes), cpu)
+
+
+def wait_backends_gone(url: str, timeout: float = 15.0) -> int:
+    """Wait until no client backend but this reader's is connected to the database (their
+    statistics are flushed on exit); return how many were still there at the timeout."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            left: int = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            ).fetchone()[0]  # type: ignore[index]
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.05)
+
+
+def settled_counters(url: str) -> Counters:
+    """`read_counters` once the load's backends have gone (see the note above); raises if
+    a connection is still open, since its counts would land in a later reading."""
+    left = wait_backends_gone(url)
+    if left:
+        raise RuntimeError(f"{left} connections still open: their statistics are not flushed")
+    # The WAL writer and checkpointer report on their own cycle (walwriter: each loop).
+    time.sleep(0.3)
+    return read_counters(url)
+
+
+def own_cpu() -> float:
+    """This process's CPU seconds (all threads), and that of the children it has waited for
+    (the processes of a multi-process phase, once joined)."""
+    times = psutil.Process().cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 # -- seeding -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Stocked:
