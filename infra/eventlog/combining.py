@@ -4,9 +4,10 @@ Appends hold the log's lock through their commit, so two transactions never shar
 flush; what can share one is a single transaction carrying several appends. A caller that
 finds no statement in flight becomes the leader: it takes every waiting append whose keys
 (streams, idempotency keys) do not overlap those already taken, hands the batch to `send`,
-which gives each append its own outcome, and goes on while appends wait. Once its own
-append is done it hands the lead to the oldest waiter, so no caller serves others for
-long. No thread of its own: while the leader's statement is on the wire, the others queue.
+which gives each append its own outcome, and goes on while appends wait; after a few
+batches, once its own append is done, it hands the lead to the oldest waiter, so no caller
+serves others for long. No thread of its own: while a leader's statement is on the wire,
+the others queue.
 """
 
 from __future__ import annotations
@@ -44,19 +45,33 @@ class Pending:
 
 
 class Combiner:
-    """Runs `send(batch)` for batches of disjoint appends, one batch at a time."""
+    """Runs `send(batch)` for batches of disjoint appends, at most `leaders` at a time."""
 
-    def __init__(self, send: Callable[[Sequence[Pending]], None], *, limit: int = 100) -> None:
+    def __init__(
+        self,
+        send: Callable[[Sequence[Pending]], None],
+        *,
+        limit: int = 100,
+        leaders: int = 1,
+        rounds: int = 4,
+    ) -> None:
         self._send = send
         self.limit = limit
         """The most appends one batch takes (1: every append alone)."""
+        self.leaders = leaders
+        """Batches in flight at once. With two, the next batch already waits for the lock
+        in the server while the one before commits, so the lock passes on without a round
+        trip to this process; but batches are smaller, and each commits (and flushes)
+        alone: measured slower here (tests/bench/bench_append.py, row c1 against c)."""
+        self.rounds = rounds
+        """Batches a leader sends before it hands the lead on (once its own is done)."""
         self._mutex = threading.Lock()
         self._queue: list[Pending] = []
-        self._leading = False
+        self._leading = 0
 
     @property
     def waiting(self) -> int:
-        """Appends queued for the next batch (not the one on the wire)."""
+        """Appends queued for the next batch (not those on the wire)."""
         with self._mutex:
             return len(self._queue)
 
@@ -64,39 +79,52 @@ class Combiner:
         """Append, alone or with others; the ids of this append's events, or its error."""
         with self._mutex:
             self._queue.append(pending)
-            lead = not self._leading
-            self._leading = True
+            lead = self._leading < self.leaders
+            if lead:
+                self._leading += 1
         if not lead:
-            pending._wake.acquire()
-            if pending.done:
+            pending._wake.acquire()  # done, or the lead handed over
+            if not pending.lead:
                 return pending.outcome()
+            with self._mutex:  # out of the queue while the lead was handed over
+                self._queue.insert(0, pending)
         self._lead(pending)
         return pending.outcome()
 
     def _lead(self, own: Pending) -> None:
+        rounds = 0
         while True:
             with self._mutex:
                 batch = self._take()
-            try:
-                self._send(batch)
-            except BaseException as exc:  # a bug in send: no caller may wait forever
-                for p in batch:
-                    if not p.done:
-                        p.fail(exc)
-            for p in batch:
-                if not p.done:  # pragma: no cover - send answers every append
-                    p.fail(RuntimeError("append left without an outcome"))
-                if p is not own:
-                    p._wake.release()
+                if not batch:  # own is in another leader's batch, on the wire
+                    self._leading -= 1
+                    break
+            self._run(batch, own)
+            rounds += 1
             with self._mutex:
                 if not self._queue:
-                    self._leading = False
-                    return
-                if own.done:
-                    successor = self._queue[0]
+                    self._leading -= 1
+                    break
+                if own.done and rounds >= self.rounds:
+                    successor = self._queue.pop(0)  # nobody takes it until it leads
                     successor.lead = True
                     successor._wake.release()
                     return
+        if not own.done:
+            own._wake.acquire()
+
+    def _run(self, batch: list[Pending], own: Pending) -> None:
+        try:
+            self._send(batch)
+        except BaseException as exc:  # a bug in send: no caller may wait forever
+            for p in batch:
+                if not p.done:
+                    p.fail(exc)
+        for p in batch:
+            if not p.done:  # pragma: no cover - send answers every append
+                p.fail(RuntimeError("append left without an outcome"))
+            if p is not own:
+                p._wake.release()
 
     def _take(self) -> list[Pending]:
         """The oldest waiting appends that touch no key twice (caller holds the mutex)."""

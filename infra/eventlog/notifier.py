@@ -4,17 +4,19 @@ A transaction that notifies takes a database-wide lock at commit and holds it th
 WAL flush, so appends that notified themselves could never share a flush. Instead the
 appending process pokes one `Notifier` after its appends commit; a thread of its own, on
 its own autocommit connection, sends one `NOTIFY` per burst: at most one in flight, and
-another only if appends committed meanwhile. The notification is sent after the commit
-it announces, so a listener that reads when woken sees those events. A lost connection is
-reopened and the notification sent again; listeners also poll now and then, as a safety
-net. The thread ends (closing its connection) after a quiet spell and starts again on the
-next poke, so an idle recorder holds neither.
+another only if appends committed meanwhile (and not sooner than SPACING after it). The
+notification is sent after the commit it announces, so a listener that reads when woken
+sees those events. A lost connection is reopened and the notification sent again;
+listeners also poll now and then, as a safety net. The thread ends (closing its
+connection) after a quiet spell and starts again on the next poke, so an idle recorder
+holds neither.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 
 IDLE = 2.0
 """Seconds without a poke after which the thread and its connection go away."""
+SPACING = 0.002
+"""Seconds between two notifications at least: a wake-up at most this much later, and at
+most a few hundred NOTIFY transactions a second however fast appends commit."""
 RECONNECT_WAIT = 0.2
 
 
@@ -32,11 +37,17 @@ class Notifier:
     """Coalesced `NOTIFY <channel>` after commits (see the module's docstring)."""
 
     def __init__(
-        self, connect: Callable[[], psycopg.Connection[Any]], channel: str, *, idle: float = IDLE
+        self,
+        connect: Callable[[], psycopg.Connection[Any]],
+        channel: str,
+        *,
+        idle: float = IDLE,
+        spacing: float = SPACING,
     ) -> None:
         self._connect = connect
         self._statement = SQL("NOTIFY {}").format(Identifier(channel))
         self._idle = idle
+        self._spacing = spacing
         self._cond = threading.Condition(threading.Lock())
         self._pending = False
         self._closing = False
@@ -79,6 +90,7 @@ class Notifier:
                         conn = self._connect()
                     conn.execute(self._statement)
                     self.sent += 1
+                    time.sleep(self._spacing)  # commits meanwhile share the next one
                 except psycopg.Error:
                     log.warning("could not wake the event log's listeners; retrying")
                     if conn is not None:

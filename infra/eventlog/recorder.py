@@ -19,6 +19,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -148,7 +149,7 @@ class TillrollRecorder(PostgresApplicationRecorder):
             single + " SELECT notification_id FROM new"
             " CROSS JOIN (SELECT pg_notify(%s, '')) AS woken"
         ).format(t=t, c=self._claims)
-        self._batch = batch.Statements(t, self._claims, self.append_lock)
+        self._batch = batch.Statements(datastore.schema, events_table_name, self.append_lock)
         self.combiner = Combiner(self._send_batch)
         self.notifier = Notifier(self._connect, self.channel_name)
         self._select_previous = SQL(
@@ -208,8 +209,7 @@ class TillrollRecorder(PostgresApplicationRecorder):
             return None
         if tracking is not None:
             return self._insert_tracked(stored_events, claims, tracking)
-        with self.datastore.get_connection() as conn:  # before the batch: own pool slot
-            columns = self._chained_rows(conn, stored_events)
+        columns = self._chained_rows(None, stored_events)  # before the batch, in this thread
         keys = frozenset([*columns[0], *(("claim", c.scope, c.key) for c in claims)])
         pending = Pending(batch.Work(columns, claims), keys)
         return self.combiner.submit(pending)
@@ -323,7 +323,7 @@ class TillrollRecorder(PostgresApplicationRecorder):
             self._heads.put(stream, None)
 
     def _chained_rows(
-        self, conn: psycopg.Connection[Any], stored_events: Sequence[StoredEvent]
+        self, conn: psycopg.Connection[Any] | None, stored_events: Sequence[StoredEvent]
     ) -> tuple[list[Any], ...]:
         """Columns of the rows to insert, each event linked to the one before it in its
         stream (a competing writer of the same version fails on the primary key)."""
@@ -341,7 +341,10 @@ class TillrollRecorder(PostgresApplicationRecorder):
                 wanted.append((stream, e.originator_version - 1))
                 previous[stream] = GENESIS
         if wanted:
-            with conn.cursor(row_factory=dict_row) as curs:
+            with (
+                nullcontext(conn) if conn is not None else self.datastore.get_connection() as c,
+                c.cursor(row_factory=dict_row) as curs,
+            ):
                 curs.execute(
                     self._select_previous,
                     ([i for i, _ in wanted], [v for _, v in wanted]),

@@ -38,7 +38,10 @@ from eventsourcing.postgres import PostgresDatastore
 from tillroll.infra.embedded import start_embedded
 from tillroll.infra.eventlog.recorder import TillrollRecorder
 
-SECONDS = 5.0
+SECONDS = 2.5
+ROUNDS = 2
+"""Each row is ROUNDS runs of SECONDS, the designs taking turns (the load of a shared machine
+drifts; interleaving spreads it over all of them)."""
 CLIENTS = (1, 8, 32)
 
 
@@ -80,15 +83,15 @@ def measure(
     open_client: Callable[[], Callable[[], None]],
     close: Callable[[], None] = lambda: None,
 ) -> dict:
-    time.sleep(1.1)  # let earlier backends' statistics land
+    time.sleep(0.5)  # let earlier backends' statistics land
     f0, c0 = counters(url)
     started = time.monotonic()
     n = run_clients(clients, open_client)
     elapsed = time.monotonic() - started
     close()  # a backend reports its statistics when it exits
-    time.sleep(1.1)
+    time.sleep(0.5)
     f1, c1 = counters(url)
-    return {"rate": n / elapsed, "fsyncs": (f1 - f0) / n, "commits": (c1 - c0 - 2) / n, "n": n}
+    return {"n": n, "elapsed": elapsed, "fsyncs": f1 - f0, "commits": c1 - c0 - 2}
 
 
 # -- (a)-(c) tillroll's recorder ---------------------------------------------------------------
@@ -132,13 +135,17 @@ def before(url: str, schema: str, clients: int) -> dict:
 
 
 def notify_out(url: str, schema: str, clients: int) -> dict:
-    return ours(url, schema, clients, batch_limit=1)
+    return ours(url, schema, clients, limit=1)
 
 
-def ours(url: str, schema: str, clients: int, batch_limit: int | None = None) -> dict:
+def one_in_flight(url: str, schema: str, clients: int) -> dict:
+    return ours(url, schema, clients, leaders=1)
+
+
+def ours(url: str, schema: str, clients: int, **combiner: int) -> dict:
     recorder, datastore = open_recorder(url, schema, clients)
-    if batch_limit is not None:
-        recorder.combiner.limit = batch_limit
+    for name, value in combiner.items():
+        setattr(recorder.combiner, name, value)
     sent = recorder.notifier.sent
 
     def open_client() -> Callable[[], None]:
@@ -283,28 +290,35 @@ def main() -> None:
         ("(a) before: lock + pg_notify in the append", before),
         ("(b) NOTIFY out of the append, each alone", notify_out),
         ("(c) tillroll now: (b) + group commit", ours),
+        ("(c1) (c) with one batch in flight, not two", one_in_flight),
         ("(d) raw one-row INSERT commits", raw),
     ]
     if args.sequencer:
         designs.append(("(e) lock-free + sequencer (issue 11)", sequenced))
-    rates: dict[tuple[str, int], float] = {}
-    rows = []
+    totals: dict[tuple[str, int], dict] = {}
     try:
         for clients in args.clients:  # clients outermost: each design's neighbours in time
-            for name, design in designs:
-                r = design(url, schema, clients)
-                rates[name[:3], clients] = r["rate"]
-                lag = r.get("lag_ms")
-                lag_text = f"{lag[0]:.1f} / {lag[1]:.1f}" if lag else "-"
-                notifies = f"{r['notifies'] / r['n']:.2f}" if "notifies" in r else "-"
-                rows.append(
-                    f"| {name} | {clients} | {r['rate']:,.0f} | {r['fsyncs']:.2f}"
-                    f" | {r['commits']:.2f} | {notifies} | {lag_text} |"
-                )
-                print(rows[-1], flush=True)
+            for _ in range(ROUNDS):
+                for name, design in designs:
+                    r = design(url, schema, clients)
+                    total = totals.setdefault((name, clients), {})
+                    for key, value in r.items():
+                        total[key] = total.get(key, 0) + value if key != "lag_ms" else value
     finally:
         if servers is not None:
             servers.stop()
+    rates: dict[tuple[str, int], float] = {}
+    rows = []
+    for (name, clients), r in totals.items():
+        n = r["n"]
+        rates[name.split()[0], clients] = n / r["elapsed"]
+        lag = r.get("lag_ms")
+        lag_text = f"{lag[0]:.1f} / {lag[1]:.1f}" if lag else "-"
+        notifies = f"{r['notifies'] / n:.2f}" if "notifies" in r else "-"
+        rows.append(
+            f"| {name} | {clients} | {n / r['elapsed']:,.0f} | {r['fsyncs'] / n:.2f}"
+            f" | {r['commits'] / n:.2f} | {notifies} | {lag_text} |"
+        )
     print()
     print(
         "| design | clients | appends/s | WAL fsyncs/append | commits/append |"
@@ -313,13 +327,14 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     print("\n".join(rows))
     print()
-    print("| clients | (a) before / raw | (b) / raw | (c) now / raw | (c) / (a) |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
+    print("| clients | (a) before / raw | (b) / raw | (c) now / raw | (c1) / raw | (c) / (a) |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for clients in args.clients:
         raw_rate = rates["(d)", clients]
         print(
             f"| {clients} | {rates['(a)', clients] / raw_rate:.2f}"
             f" | {rates['(b)', clients] / raw_rate:.2f} | {rates['(c)', clients] / raw_rate:.2f}"
+            f" | {rates['(c1)', clients] / raw_rate:.2f}"
             f" | {rates['(c)', clients] / rates['(a)', clients]:.2f} |"
         )
     if 1 in args.clients:
