@@ -1,31 +1,28 @@
 """The event recorder: the eventsourcing library's PostgreSQL application recorder, appending
-in one round trip with the hash chain and the idempotency record, positions in commit order.
+in one round trip with the hash chain and the idempotency records, positions in commit order.
 
-The append is one statement that first takes a transaction-level advisory lock on the
-events table and only then draws notification ids; the lock is held until the transaction
-ends, after its commit is visible. So ids are handed out in commit order: a reader whose
-snapshot sees id N sees every smaller id that will ever commit, and a plain
-`notification_id > cursor ORDER BY notification_id` walk never skips an event (the
-argument in full: docs/EVENT-LOG.md). Reads are therefore the library's own
-(`select_notifications`, `max_notification_id`, `subscribe`); what is added here is the
-append, one page read that also tells a follower where to resume, and the idempotency
-lookup. Every writer of the table must append through this class: an insert that draws an
-id without the lock would break the order.
+An append first takes a transaction-level advisory lock on the events table and only then
+draws notification ids; the lock is held until the transaction ends, after its commit is
+visible. Concurrent appends of one process share that transaction (combining.py, batch.py),
+each with its own outcome; listeners are woken after the commit (notifier.py). So ids are
+handed out in commit order: a reader whose snapshot sees id N sees every smaller id that
+will ever commit, and a plain `notification_id > cursor ORDER BY notification_id` walk
+never skips an event (the argument in full: docs/EVENT-LOG.md). Reads are therefore the
+library's own (`select_notifications`, `max_notification_id`, `subscribe`); what is added
+here is the append, one page read that also tells a follower where to resume, and the
+idempotency lookup. Every writer of the table must append through this class: an insert
+that draws an id without the lock would break the order.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
-from contextlib import nullcontext
 from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import (
-    DataError,
     IntegrityError,
     InterfaceError,
     Notification,
@@ -42,11 +39,11 @@ from eventsourcing.postgres import (
     PostgresTrackingRecorder,
 )
 from eventsourcing.utils import retry
-from psycopg.rows import dict_row, tuple_row
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 from tillroll.infra.eventlog import batch, schema
-from tillroll.infra.eventlog.chain import GENESIS, link
 from tillroll.infra.eventlog.combining import Combiner, Pending
+from tillroll.infra.eventlog.heads import StreamHeads, stream_id
 from tillroll.infra.eventlog.notifier import Notifier
 
 RETRY = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
@@ -76,29 +73,6 @@ class StoredClaim(NamedTuple):
     position: int
 
 
-class _Lru:
-    """A small thread-safe LRU map (the values it holds never change once stored)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: Any, value: Any) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-
 class TillrollRecorder(PostgresApplicationRecorder):
     """One-statement appends under the append lock; hash chain; idempotency records.
 
@@ -115,9 +89,7 @@ class TillrollRecorder(PostgresApplicationRecorder):
         self._table = schema.qualified(datastore.schema, events_table_name)
         self._claims = schema.qualified(datastore.schema, schema.IDEMPOTENCY_TABLE)
         self.append_lock = append_lock_key(datastore.schema, events_table_name)
-        # Stream heads (id -> (version, hash)) are immutable once committed, so caching
-        # them is safe; a stale head only costs a lookup.
-        self._heads = _Lru(50_000)
+        self._heads = StreamHeads(datastore, self._table)
         t = self._table
         # The lock is taken in the FROM list's first item, before the INSERT evaluates the
         # rows and their `nextval` defaults (tests/integration/test_log_order.py checks
@@ -152,11 +124,6 @@ class TillrollRecorder(PostgresApplicationRecorder):
         self._batch = batch.Statements(datastore.schema, events_table_name, self.append_lock)
         self.combiner = Combiner(self._send_batch)
         self.notifier = Notifier(self._connect, self.channel_name)
-        self._select_previous = SQL(
-            "SELECT originator_id, originator_version, hash FROM {t}"
-            " WHERE (originator_id, originator_version) IN"
-            " (SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
-        ).format(t=t)
         self._select_streams_after = SQL(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state"
             " FROM unnest(%s::uuid[], %s::bigint[]) AS w(id, version)"
@@ -209,7 +176,7 @@ class TillrollRecorder(PostgresApplicationRecorder):
             return None
         if tracking is not None:
             return self._insert_tracked(stored_events, claims, tracking)
-        columns = self._chained_rows(None, stored_events)  # before the batch, in this thread
+        columns = self._heads.link(None, stored_events)  # before the batch, in this thread
         keys = frozenset([*columns[0], *(("claim", c.scope, c.key) for c in claims)])
         pending = Pending(batch.Work(columns, claims), keys)
         return self.combiner.submit(pending)
@@ -232,18 +199,18 @@ class TillrollRecorder(PostgresApplicationRecorder):
                 for p in pendings:
                     self._send_batch([p])
                 return
-            self._forget_heads(works[0].columns[0])
+            self._heads.forget(works[0].columns[0])
             pendings[0].fail(exc)
             return
         stored = False
         for p, outcome in zip(pendings, outcomes, strict=True):
             columns = p.work.columns
             if outcome.clash is None:
-                self._remember_columns(columns)
+                self._heads.remember(columns)
                 p.succeed(outcome.ids)
                 stored = True
             else:
-                self._forget_heads(columns[0])
+                self._heads.forget(columns[0])
                 p.fail(IntegrityError(_clash_message(outcome.clash, p.work)))
         if stored:
             self.notifier.poke()
@@ -260,7 +227,7 @@ class TillrollRecorder(PostgresApplicationRecorder):
             if not stored_events:  # the library records tracking alone, and returns None
                 return None
             ids = self.append(conn, stored_events, claims, commits=False, notify=False)
-        self._forget_heads([_uuid(e.originator_id) for e in stored_events])  # no digests here
+        self._heads.forget([stream_id(e.originator_id) for e in stored_events])  # no digests here
         self.notifier.poke()
         return ids
 
@@ -280,7 +247,7 @@ class TillrollRecorder(PostgresApplicationRecorder):
         itself (`notify`: True by default when the caller commits)."""
         commits = conn.autocommit if commits is None else commits
         notify = not commits if notify is None else notify
-        columns = self._chained_rows(conn, stored_events)
+        columns = self._heads.link(conn, stored_events)
         claims = _claims(claim)
         params: tuple[Any, ...] = (
             self.append_lock,
@@ -298,10 +265,10 @@ class TillrollRecorder(PostgresApplicationRecorder):
                 curs.execute(statement, params, prepare=True)
                 ids = sorted(row[0] for row in curs.fetchall())
         except (IntegrityError, psycopg.IntegrityError):
-            self._forget_heads(columns[0])
+            self._heads.forget(columns[0])
             raise
         if commits:
-            self._remember_columns(columns)
+            self._heads.remember(columns)
             if not notify:
                 self.notifier.poke()
         return ids
@@ -313,54 +280,6 @@ class TillrollRecorder(PostgresApplicationRecorder):
         if pool.get_password_func is not None:
             kwargs["password"] = pool.get_password_func()
         return psycopg.connect(autocommit=True, application_name="tillroll log notifier", **kwargs)
-
-    def _remember_columns(self, columns: tuple[list[Any], ...]) -> None:
-        for stream, version, digest in zip(columns[0], columns[1], columns[4], strict=True):
-            self._heads.put(stream, (version, digest))
-
-    def _forget_heads(self, streams: Sequence[UUID]) -> None:
-        for stream in set(streams):
-            self._heads.put(stream, None)
-
-    def _chained_rows(
-        self, conn: psycopg.Connection[Any] | None, stored_events: Sequence[StoredEvent]
-    ) -> tuple[list[Any], ...]:
-        """Columns of the rows to insert, each event linked to the one before it in its
-        stream (a competing writer of the same version fails on the primary key)."""
-        previous: dict[UUID, bytes] = {}
-        wanted: list[tuple[UUID, int]] = []
-        streams = [_uuid(e.originator_id) for e in stored_events]
-        for stream, e in zip(streams, stored_events, strict=True):
-            if stream in previous or e.originator_version == 1:
-                previous.setdefault(stream, GENESIS)
-                continue
-            head = self._heads.get(stream)
-            if head is not None and head[0] == e.originator_version - 1:
-                previous[stream] = head[1]
-            else:
-                wanted.append((stream, e.originator_version - 1))
-                previous[stream] = GENESIS
-        if wanted:
-            with (
-                nullcontext(conn) if conn is not None else self.datastore.get_connection() as c,
-                c.cursor(row_factory=dict_row) as curs,
-            ):
-                curs.execute(
-                    self._select_previous,
-                    ([i for i, _ in wanted], [v for _, v in wanted]),
-                    prepare=True,
-                )
-                for row in curs.fetchall():
-                    previous[row["originator_id"]] = bytes(row["hash"] or GENESIS)
-        columns: tuple[list[Any], ...] = ([], [], [], [], [])
-        for stream, e in zip(streams, stored_events, strict=True):  # a stream's in order
-            digest = link(previous[stream], stream, e.originator_version, e.topic, e.state)
-            previous[stream] = digest
-            for column, value in zip(
-                columns, (stream, e.originator_version, e.topic, e.state, digest), strict=True
-            ):
-                column.append(value)
-        return columns
 
     # -- reading streams ---------------------------------------------------------------------
     @RETRY
@@ -452,17 +371,6 @@ class TillrollProcessRecorder(TillrollRecorder, PostgresProcessRecorder):
         super().__init__(
             datastore, events_table_name=events_table_name, tracking_table_name=tracking_table_name
         )
-
-
-def _uuid(originator_id: Any) -> UUID:
-    if isinstance(originator_id, UUID):
-        return originator_id
-    try:
-        return UUID(str(originator_id))
-    except ValueError:
-        raise DataError(
-            f"originator id {originator_id!r} is not a UUID (TillrollRecorder stores UUIDs only)"
-        ) from None
 
 
 def _claims(idempotency: Any) -> list[Any]:
