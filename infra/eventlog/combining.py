@@ -62,7 +62,7 @@ class Combiner:
         """Batches in flight at once. With two, the next batch already waits for the lock
         in the server while the one before commits, so the lock passes on without a round
         trip to this process; but batches are smaller, and each commits (and flushes)
-        alone: measured slower here (tests/bench/bench_append.py, row c1 against c)."""
+        alone: measured slower here (tests/bench/bench_append.py, row c2 against c)."""
         self.rounds = rounds
         """Batches a leader sends before it hands the lead on (once its own is done)."""
         self._mutex = threading.Lock()
