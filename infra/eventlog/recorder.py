@@ -1,34 +1,33 @@
 """The event recorder: the eventsourcing library's PostgreSQL application recorder, appending
-in one round trip with the hash chain and the idempotency record, positions in commit order.
+in one round trip with the hash chain and the idempotency records, positions in commit order.
 
-The append is one statement that first takes a transaction-level advisory lock on the
-events table and only then draws notification ids; the lock is held until the transaction
-ends, after its commit is visible. So ids are handed out in commit order: a reader whose
-snapshot sees id N sees every smaller id that will ever commit, and a plain
-`notification_id > cursor ORDER BY notification_id` walk never skips an event (the
-argument in full: docs/EVENT-LOG.md). Reads are therefore the library's own
-(`select_notifications`, `max_notification_id`, `subscribe`); what is added here is the
-append, one page read that also tells a follower where to resume, and the idempotency
-lookup. Every writer of the table must append through this class: an insert that draws an
-id without the lock would break the order.
+An append first takes a transaction-level advisory lock on the events table and only then
+draws notification ids; the lock is held until the transaction ends, after its commit is
+visible. Concurrent appends of one process share that transaction (combining.py, batch.py),
+each with its own outcome; listeners are woken after the commit (notifier.py). So ids are
+handed out in commit order: a reader whose snapshot sees id N sees every smaller id that
+will ever commit, and a plain `notification_id > cursor ORDER BY notification_id` walk
+never skips an event (the argument in full: docs/EVENT-LOG.md). Reads are therefore the
+library's own (`select_notifications`, `max_notification_id`, `subscribe`); what is added
+here is the append, one page read that also tells a follower where to resume, and the
+idempotency lookup. Every writer of the table must append through this class: an insert
+that draws an id without the lock would break the order.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import (
-    DataError,
     IntegrityError,
     InterfaceError,
     Notification,
     OperationalError,
+    PersistenceError,
     ProgrammingError,
     StoredEvent,
     Tracking,
@@ -40,10 +39,12 @@ from eventsourcing.postgres import (
     PostgresTrackingRecorder,
 )
 from eventsourcing.utils import retry
-from psycopg.rows import dict_row, tuple_row
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL
-from tillroll.infra.eventlog import schema
-from tillroll.infra.eventlog.chain import GENESIS, link
+from tillroll.infra.eventlog import batch, schema
+from tillroll.infra.eventlog.combining import Combiner, Pending
+from tillroll.infra.eventlog.heads import StreamHeads, stream_id
+from tillroll.infra.eventlog.notifier import Notifier
 
 RETRY = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
 """The library's retry on a lost connection, as it decorates its own recorder's methods."""
@@ -72,29 +73,6 @@ class StoredClaim(NamedTuple):
     position: int
 
 
-class _Lru:
-    """A small thread-safe LRU map (the values it holds never change once stored)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: Any, value: Any) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-
 class TillrollRecorder(PostgresApplicationRecorder):
     """One-statement appends under the append lock; hash chain; idempotency records.
 
@@ -111,15 +89,21 @@ class TillrollRecorder(PostgresApplicationRecorder):
         self._table = schema.qualified(datastore.schema, events_table_name)
         self._claims = schema.qualified(datastore.schema, schema.IDEMPOTENCY_TABLE)
         self.append_lock = append_lock_key(datastore.schema, events_table_name)
-        # Stream heads (id -> (version, hash)) are immutable once committed, so caching
-        # them is safe; a stale head only costs a lookup.
-        self._heads = _Lru(50_000)
+        self._heads = StreamHeads(datastore, self._table)
         t = self._table
         # The lock is taken in the FROM list's first item, before the INSERT evaluates the
         # rows and their `nextval` defaults (tests/integration/test_log_order.py checks
         # that a blocked append has drawn no id). Unique checks do not use the statement's
         # snapshot, so they see every row committed while this append waited.
-        self._insert = SQL(
+        # The append on a connection whose transaction the caller ends (the tests drive
+        # interleavings through it, and the process recorder adds its tracking row): one
+        # statement. The lock is taken in the FROM list's first item, before the INSERT
+        # evaluates the rows and their `nextval` defaults (tests/integration/
+        # test_log_order.py checks that a blocked append has drawn no id). Unique checks do
+        # not use the statement's snapshot, so they see every row committed while this
+        # append waited. Only when the caller commits does it notify in the transaction:
+        # nothing else could announce a commit this recorder does not see.
+        single = (
             "WITH new AS ("
             " INSERT INTO {t} (originator_id, originator_version, topic, state, hash)"
             " SELECT u.* FROM (SELECT pg_advisory_xact_lock(%s)) AS locked,"
@@ -127,15 +111,19 @@ class TillrollRecorder(PostgresApplicationRecorder):
             " RETURNING notification_id), "
             "claim AS ("
             " INSERT INTO {c} (scope, key, fingerprint, result, position)"
-            " SELECT %s, %s, %s, %s, max(notification_id) FROM new HAVING %s)"
-            " SELECT notification_id FROM new CROSS JOIN (SELECT pg_notify(%s, '')) AS woken"
-            " ORDER BY notification_id"
+            " SELECT c.*, (SELECT max(notification_id) FROM new)"
+            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[]) AS c)"
+        )
+        self._insert_quiet = SQL(single + " SELECT notification_id FROM new").format(
+            t=t, c=self._claims
+        )
+        self._insert_notifying = SQL(
+            single + " SELECT notification_id FROM new"
+            " CROSS JOIN (SELECT pg_notify(%s, '')) AS woken"
         ).format(t=t, c=self._claims)
-        self._select_previous = SQL(
-            "SELECT originator_id, originator_version, hash FROM {t}"
-            " WHERE (originator_id, originator_version) IN"
-            " (SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
-        ).format(t=t)
+        self._batch = batch.Statements(datastore.schema, events_table_name, self.append_lock)
+        self.combiner = Combiner(self._send_batch)
+        self.notifier = Notifier(self._connect, self.channel_name)
         self._select_streams_after = SQL(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state"
             " FROM unnest(%s::uuid[], %s::bigint[]) AS w(id, version)"
@@ -172,25 +160,76 @@ class TillrollRecorder(PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """One statement, one round trip: the events, their idempotency record (keyword
-        `idempotency`) and the wake-up for listeners commit together. A process recorder
-        (TillrollProcessRecorder) also records `tracking` in the same transaction; this
-        recorder ignores it, as the library's application recorder does."""
+        """Append all or nothing: the events and their idempotency records (keyword
+        `idempotency`: one claim or a list of claims) in one transaction, shared with the
+        other appends of this process waiting at the same moment (combining.py), in one
+        round trip. A version conflict or a claimed key fails this append only (the
+        library's `IntegrityError`). Listeners are woken after the commit (notifier.py). A
+        process recorder (TillrollProcessRecorder) also records `tracking` in the same
+        transaction, alone; this recorder ignores it, as the library's application recorder
+        does."""
         tracking: Tracking | None = kwargs.get("tracking")
         if not isinstance(self, PostgresTrackingRecorder):
             tracking = None
+        claims = _claims(kwargs.get("idempotency"))
         if not stored_events and tracking is None:
             return None
-        with self.datastore.get_connection() as conn:
-            if tracking is None:
-                return self.append(conn, stored_events, kwargs.get("idempotency"))
-            with conn.transaction(), conn.cursor() as curs:
-                self._insert_tracking(curs, tracking)
-                if not stored_events:  # the library records tracking alone, and returns None
-                    return None
-                ids = self.append(conn, stored_events, kwargs.get("idempotency"), commits=False)
-            self._remember_heads(stored_events)
-            return ids
+        if tracking is not None:
+            return self._insert_tracked(stored_events, claims, tracking)
+        columns = self._heads.link(None, stored_events)  # before the batch, in this thread
+        keys = frozenset([*columns[0], *(("claim", c.scope, c.key) for c in claims)])
+        pending = Pending(batch.Work(columns, claims), keys)
+        return self.combiner.submit(pending)
+
+    def _send_batch(self, pendings: Sequence[Pending]) -> None:
+        """The combiner's leader: one transaction for the batch, each append its outcome.
+        If the statement itself fails (not a clash it checks for: say two events of one
+        append with the same version), each append is sent again alone, so that only the
+        guilty one fails; a lost connection fails them all (each caller retries)."""
+        works = [p.work for p in pendings]
+        try:
+            with self.datastore.get_connection() as conn:
+                outcomes = self._batch.send(conn, works)
+        except (InterfaceError, OperationalError) as exc:
+            for p in pendings:
+                p.fail(exc)
+            return
+        except PersistenceError as exc:  # as the datastore translated it
+            if len(pendings) > 1:
+                for p in pendings:
+                    self._send_batch([p])
+                return
+            self._heads.forget(works[0].columns[0])
+            pendings[0].fail(exc)
+            return
+        stored = False
+        for p, outcome in zip(pendings, outcomes, strict=True):
+            columns = p.work.columns
+            if outcome.clash is None:
+                self._heads.remember(columns)
+                p.succeed(outcome.ids)
+                stored = True
+            else:
+                self._heads.forget(columns[0])
+                p.fail(IntegrityError(_clash_message(outcome.clash, p.work)))
+        if stored:
+            self.notifier.poke()
+
+    def _insert_tracked(
+        self, stored_events: Sequence[StoredEvent], claims: list[Any], tracking: Tracking
+    ) -> Sequence[int] | None:
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            self._insert_tracking(curs, tracking)
+            if not stored_events:  # the library records tracking alone, and returns None
+                return None
+            ids = self.append(conn, stored_events, claims, commits=False, notify=False)
+        self._heads.forget([stream_id(e.originator_id) for e in stored_events])  # no digests here
+        self.notifier.poke()
+        return ids
 
     def append(
         self,
@@ -199,73 +238,48 @@ class TillrollRecorder(PostgresApplicationRecorder):
         claim: Any = None,
         *,
         commits: bool | None = None,
+        notify: bool | None = None,
     ) -> list[int]:
-        """Insert events (and an idempotency claim: scope, key, fingerprint, result) with
-        one statement on `conn`. It commits only if `conn` is in autocommit; otherwise the
-        append lock is held until the caller's transaction ends (the tests drive
-        transactions through this)."""
-        columns = self._chained_rows(conn, stored_events)
-        claim_values = (
-            (claim.scope, claim.key, claim.fingerprint, claim.result, True)
-            if claim is not None
-            else (None, None, None, None, False)
+        """Insert events (and idempotency claims, one or a list: scope, key, fingerprint,
+        result) with one statement on `conn`, alone. It commits only if `conn` is in
+        autocommit; otherwise the append lock is held until the caller's transaction ends
+        (the tests drive transactions through this), and the statement notifies listeners
+        itself (`notify`: True by default when the caller commits)."""
+        commits = conn.autocommit if commits is None else commits
+        notify = not commits if notify is None else notify
+        columns = self._heads.link(conn, stored_events)
+        claims = _claims(claim)
+        params: tuple[Any, ...] = (
+            self.append_lock,
+            *columns,
+            [c.scope for c in claims],
+            [c.key for c in claims],
+            [c.fingerprint for c in claims],
+            [c.result for c in claims],
         )
-        params = (self.append_lock, *columns, *claim_values, self.channel_name)
+        statement = self._insert_notifying if notify else self._insert_quiet
+        if notify:
+            params = (*params, self.channel_name)
         try:
             with conn.cursor(row_factory=tuple_row) as curs:
-                curs.execute(self._insert, params, prepare=True)
-                ids = [row[0] for row in curs.fetchall()]
+                curs.execute(statement, params, prepare=True)
+                ids = sorted(row[0] for row in curs.fetchall())
         except (IntegrityError, psycopg.IntegrityError):
-            for stream in set(columns[0]):
-                self._heads.put(stream, None)
+            self._heads.forget(columns[0])
             raise
-        if conn.autocommit if commits is None else commits:
-            self._remember_heads(stored_events, columns[4])
+        if commits:
+            self._heads.remember(columns)
+            if not notify:
+                self.notifier.poke()
         return ids
 
-    def _remember_heads(self, stored: Sequence[StoredEvent], digests: Any = None) -> None:
-        """Committed: these are the streams' heads now (without digests: forget them)."""
-        for i, e in enumerate(stored):
-            stream = UUID(str(e.originator_id))
-            head = (e.originator_version, digests[i]) if digests is not None else None
-            self._heads.put(stream, head)
-
-    def _chained_rows(
-        self, conn: psycopg.Connection[Any], stored_events: Sequence[StoredEvent]
-    ) -> tuple[list[Any], ...]:
-        """Columns of the rows to insert, each event linked to the one before it in its
-        stream (a competing writer of the same version fails on the primary key)."""
-        previous: dict[UUID, bytes] = {}
-        wanted: list[tuple[UUID, int]] = []
-        streams = [_uuid(e.originator_id) for e in stored_events]
-        for stream, e in zip(streams, stored_events, strict=True):
-            if stream in previous or e.originator_version == 1:
-                previous.setdefault(stream, GENESIS)
-                continue
-            head = self._heads.get(stream)
-            if head is not None and head[0] == e.originator_version - 1:
-                previous[stream] = head[1]
-            else:
-                wanted.append((stream, e.originator_version - 1))
-                previous[stream] = GENESIS
-        if wanted:
-            with conn.cursor(row_factory=dict_row) as curs:
-                curs.execute(
-                    self._select_previous,
-                    ([i for i, _ in wanted], [v for _, v in wanted]),
-                    prepare=True,
-                )
-                for row in curs.fetchall():
-                    previous[row["originator_id"]] = bytes(row["hash"] or GENESIS)
-        columns: tuple[list[Any], ...] = ([], [], [], [], [])
-        for stream, e in zip(streams, stored_events, strict=True):  # a stream's in order
-            digest = link(previous[stream], stream, e.originator_version, e.topic, e.state)
-            previous[stream] = digest
-            for column, value in zip(
-                columns, (stream, e.originator_version, e.topic, e.state, digest), strict=True
-            ):
-                column.append(value)
-        return columns
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A connection of the notifier's own, outside the pool (as the pool would open)."""
+        pool = self.datastore.pool
+        kwargs = {k: v for k, v in (pool.kwargs or {}).items() if k != "row_factory"}
+        if pool.get_password_func is not None:
+            kwargs["password"] = pool.get_password_func()
+        return psycopg.connect(autocommit=True, application_name="tillroll log notifier", **kwargs)
 
     # -- reading streams ---------------------------------------------------------------------
     @RETRY
@@ -359,12 +373,17 @@ class TillrollProcessRecorder(TillrollRecorder, PostgresProcessRecorder):
         )
 
 
-def _uuid(originator_id: Any) -> UUID:
-    if isinstance(originator_id, UUID):
-        return originator_id
-    try:
-        return UUID(str(originator_id))
-    except ValueError:
-        raise DataError(
-            f"originator id {originator_id!r} is not a UUID (TillrollRecorder stores UUIDs only)"
-        ) from None
+def _claims(idempotency: Any) -> list[Any]:
+    """The `idempotency` keyword as a list: None, one claim, or a list of claims."""
+    if idempotency is None:
+        return []
+    if isinstance(idempotency, (list, tuple)):
+        return list(idempotency)
+    return [idempotency]
+
+
+def _clash_message(what: str, work: batch.Work) -> str:
+    if what == "key":
+        keys = ", ".join(repr(c.key) for c in work.claims)
+        return f"idempotency key already claimed (one of {keys})"
+    return "version conflict: a stream already has one of these versions"

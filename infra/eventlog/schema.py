@@ -13,6 +13,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg.sql import SQL, Composed, Identifier
+from tillroll.infra.eventlog import batch
 from tillroll.infra.eventlog.chain import GENESIS, link
 
 IDEMPOTENCY_TABLE = "tillroll_idempotency"
@@ -23,7 +24,8 @@ def qualified(schema: str, table: str) -> Composed:
 
 
 def migrate(curs: psycopg.Cursor[Any], schema: str, table: str) -> None:
-    """Bring the events table (and the idempotency table beside it) up to date."""
+    """Bring the events table (and the idempotency table beside it) up to date, and
+    (re)create the batch-append function (batch.py)."""
     curs.execute(
         "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tillroll.schema.{schema}.{table}",)
     )
@@ -53,6 +55,7 @@ def migrate(curs: psycopg.Cursor[Any], schema: str, table: str) -> None:
     if "xid" in have:
         renumber_in_log_order(curs, schema, table)
     chain_unhashed(curs, t)
+    batch.create_function(curs, schema, table, IDEMPOTENCY_TABLE)
 
 
 def renumber_in_log_order(curs: psycopg.Cursor[Any], schema: str, table: str) -> None:

@@ -1,17 +1,23 @@
-"""Appends per second of the two designs that keep positions in visibility order, next to
-raw commits (issue 11), 5 s per row, one event (a new stream) per append:
+"""The bare append (one event, a new stream) per second, next to raw one-row commits in the
+same run, 5 s per row, at 1 / 8 / 32 client threads of one process:
 
-  (a) tillroll's recorder: the append lock held through commit, in one statement;
-  (b) the rejected design, prototyped: lock-free inserts, and one sequencer thread that
-      numbers committed rows below `pg_snapshot_xmin(pg_current_snapshot())` in (xid, id)
-      order into a dense position table, in batches (plus the latency until a row has
-      its position);
-  (c) raw one-row INSERT commits (no lock, no NOTIFY);
-  (d) the commit latency the lock-through-commit cap follows from: (c) with one client.
+  (a) before (issue 11): the append lock held through commit and `pg_notify`, in one
+      statement per append (`TillrollRecorder.append` on an autocommit connection);
+  (b) NOTIFY out of the append (a notifier thread after commits), each append alone;
+  (c) tillroll now: (b) plus group commit (concurrent appends of the process share one
+      transaction, so one WAL flush), one batch in flight; (c2) the same with two;
+  (d) raw one-row INSERT commits (no lock, no NOTIFY); the commit latency the lock-through-
+      commit cap follows from is 1 / its one-client rate;
+  (e) with `--sequencer`: issue 11's rejected design, prototyped: lock-free inserts and one
+      sequencer thread that numbers committed rows below `pg_snapshot_xmin` in (xid, id)
+      order into a dense position table, in batches (plus the latency until a row has its
+      position).
 
 Each row also gives WAL fsyncs per append (`pg_stat_io`, object 'wal') and commits per
-append (`pg_stat_database.xact_commit`). Run: `python tests/bench/bench_append.py`
-(starts its own embedded PostgreSQL; or `--database-url`).
+append (`pg_stat_database.xact_commit`; the notifier's NOTIFY transactions count as commits
+but write no WAL), read after the load's connections are closed (a busy backend holds its
+statistics back). Run: `python tests/bench/bench_append.py` (starts its own embedded
+PostgreSQL; or `--database-url`).
 """
 
 from __future__ import annotations
@@ -32,7 +38,10 @@ from eventsourcing.postgres import PostgresDatastore
 from tillroll.infra.embedded import start_embedded
 from tillroll.infra.eventlog.recorder import TillrollRecorder
 
-SECONDS = 5.0
+SECONDS = 2.5
+ROUNDS = 2
+"""Each row is ROUNDS runs of SECONDS, the designs taking turns (the load of a shared machine
+drifts; interleaving spreads it over all of them)."""
 CLIENTS = (1, 8, 32)
 
 
@@ -74,19 +83,19 @@ def measure(
     open_client: Callable[[], Callable[[], None]],
     close: Callable[[], None] = lambda: None,
 ) -> dict:
-    time.sleep(1.1)  # let earlier backends' statistics land
+    time.sleep(0.5)  # let earlier backends' statistics land
     f0, c0 = counters(url)
     started = time.monotonic()
     n = run_clients(clients, open_client)
     elapsed = time.monotonic() - started
     close()  # a backend reports its statistics when it exits
-    time.sleep(1.1)
+    time.sleep(0.5)
     f1, c1 = counters(url)
-    return {"rate": n / elapsed, "fsyncs": (f1 - f0) / n, "commits": (c1 - c0 - 2) / n}
+    return {"n": n, "elapsed": elapsed, "fsyncs": f1 - f0, "commits": c1 - c0 - 2}
 
 
-# -- (a) tillroll's recorder ------------------------------------------------------------------
-def ours(url: str, schema: str, clients: int) -> dict:
+# -- (a)-(c) tillroll's recorder ---------------------------------------------------------------
+def open_recorder(url: str, schema: str, clients: int) -> tuple[TillrollRecorder, Any]:
     params = psycopg.conninfo.conninfo_to_dict(url)
     datastore = PostgresDatastore(
         str(params.get("dbname") or "postgres"),
@@ -99,17 +108,62 @@ def ours(url: str, schema: str, clients: int) -> dict:
     )
     recorder = TillrollRecorder(datastore, events_table_name="bench_events")
     recorder.create_table()
+    return recorder, datastore
+
+
+def before(url: str, schema: str, clients: int) -> dict:
+    """Issue 11's append: lock and pg_notify in the append's own statement."""
+    recorder, datastore = open_recorder(url, schema, clients)
+    opened: list[psycopg.Connection[Any]] = []
+
+    def open_client() -> Callable[[], None]:
+        conn = psycopg.connect(url, autocommit=True)
+        opened.append(conn)
+        return lambda: (
+            recorder.append(conn, [StoredEvent(uuid.uuid4(), 1, "t", b"{}")], notify=True) and None
+        )
+
+    def close() -> None:
+        for conn in opened:
+            conn.close()
+        datastore.close()
+
+    try:
+        return measure(url, clients, open_client, close)
+    finally:
+        close()
+
+
+def notify_out(url: str, schema: str, clients: int) -> dict:
+    return ours(url, schema, clients, limit=1)
+
+
+def two_in_flight(url: str, schema: str, clients: int) -> dict:
+    return ours(url, schema, clients, leaders=2)
+
+
+def ours(url: str, schema: str, clients: int, **combiner: int) -> dict:
+    recorder, datastore = open_recorder(url, schema, clients)
+    for name, value in combiner.items():
+        setattr(recorder.combiner, name, value)
+    sent = recorder.notifier.sent
 
     def open_client() -> Callable[[], None]:
         return lambda: recorder.insert_events([StoredEvent(uuid.uuid4(), 1, "t", b"{}")])
 
-    try:
-        return measure(url, clients, open_client, datastore.close)
-    finally:
+    def close() -> None:
+        recorder.notifier.close()
         datastore.close()
 
+    try:
+        result = measure(url, clients, open_client, close)
+        result["notifies"] = recorder.notifier.sent - sent
+        return result
+    finally:
+        close()
 
-# -- (b) lock-free inserts + one sequencer ----------------------------------------------------
+
+# -- (e) lock-free inserts + one sequencer ----------------------------------------------------
 SEQ_SCHEMA = """
 CREATE TABLE IF NOT EXISTS {s}.seq_events (
   id bigserial PRIMARY KEY, xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
@@ -198,7 +252,7 @@ def sequenced(url: str, schema: str, clients: int) -> dict:
     return result
 
 
-# -- (c) raw commits ----------------------------------------------------------------------------
+# -- (d) raw commits ----------------------------------------------------------------------------
 def raw(url: str, schema: str, clients: int) -> dict:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
@@ -220,6 +274,8 @@ def raw(url: str, schema: str, clients: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url")
+    parser.add_argument("--sequencer", action="store_true", help="add issue 11's prototype")
+    parser.add_argument("--clients", type=int, nargs="*", default=list(CLIENTS))
     args = parser.parse_args()
     servers: Any = None
     url = args.database_url
@@ -230,33 +286,59 @@ def main() -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         conn.execute(f"CREATE SCHEMA {schema}")
-    rows = []
+    designs: list[tuple[str, Callable[[str, str, int], dict]]] = [
+        ("(a) before: lock + pg_notify in the append", before),
+        ("(b) NOTIFY out of the append, each alone", notify_out),
+        ("(c) tillroll now: (b) + group commit", ours),
+        ("(c2) (c) with two batches in flight, not one", two_in_flight),
+        ("(d) raw one-row INSERT commits", raw),
+    ]
+    if args.sequencer:
+        designs.append(("(e) lock-free + sequencer (issue 11)", sequenced))
+    totals: dict[tuple[str, int], dict] = {}
     try:
-        for name, design in (
-            ("(a) lock through commit (tillroll)", ours),
-            ("(b) lock-free + sequencer", sequenced),
-            ("(c) raw one-row INSERT commits", raw),
-        ):
-            for clients in CLIENTS:
-                r = design(url, schema, clients)
-                lag = r.get("lag_ms")
-                lag_text = f"{lag[0]:.1f} / {lag[1]:.1f}" if lag else "-"
-                rows.append(
-                    f"| {name} | {clients} | {r['rate']:,.0f} | {r['fsyncs']:.2f}"
-                    f" | {r['commits']:.2f} | {lag_text} |"
-                )
-                print(rows[-1], flush=True)
+        for clients in args.clients:  # clients outermost: each design's neighbours in time
+            for _ in range(ROUNDS):
+                for name, design in designs:
+                    r = design(url, schema, clients)
+                    total = totals.setdefault((name, clients), {})
+                    for key, value in r.items():
+                        total[key] = total.get(key, 0) + value if key != "lag_ms" else value
     finally:
         if servers is not None:
             servers.stop()
+    rates: dict[tuple[str, int], float] = {}
+    rows = []
+    for (name, clients), r in totals.items():
+        n = r["n"]
+        rates[name.split()[0], clients] = n / r["elapsed"]
+        lag = r.get("lag_ms")
+        lag_text = f"{lag[0]:.1f} / {lag[1]:.1f}" if lag else "-"
+        notifies = f"{r['notifies'] / n:.2f}" if "notifies" in r else "-"
+        rows.append(
+            f"| {name} | {clients} | {n / r['elapsed']:,.0f} | {r['fsyncs'] / n:.2f}"
+            f" | {r['commits'] / n:.2f} | {notifies} | {lag_text} |"
+        )
     print()
     print(
         "| design | clients | appends/s | WAL fsyncs/append | commits/append |"
-        " position lag ms (median / p99) |"
+        " NOTIFYs/append | position lag ms (median / p99) |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     print("\n".join(rows))
-    print("\n(d) commit latency, 1 client: 1 / the raw 1-client rate (row (c), clients 1).")
+    print()
+    print("| clients | (a) before / raw | (b) / raw | (c) now / raw | (c2) / raw | (c) / (a) |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for clients in args.clients:
+        raw_rate = rates["(d)", clients]
+        print(
+            f"| {clients} | {rates['(a)', clients] / raw_rate:.2f}"
+            f" | {rates['(b)', clients] / raw_rate:.2f} | {rates['(c)', clients] / raw_rate:.2f}"
+            f" | {rates['(c2)', clients] / raw_rate:.2f}"
+            f" | {rates['(c)', clients] / rates['(a)', clients]:.2f} |"
+        )
+    if 1 in args.clients:
+        print(f"\ncommit latency, 1 raw client: {1000 / rates['(d)', 1]:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -16,11 +16,16 @@ from tillroll.bootstrap import Runtime
 
 
 def gapped_log(rt: Runtime) -> tuple[list[int], int]:
-    """Two events, a version conflict (which consumes ids), two more: (ids, an id in the gap)."""
+    """Two events, a version conflict (which consumes ids), two more: (ids, an id in the gap).
+
+    The conflict is an append on a connection of its own, which draws its id before the
+    primary key refuses it; `insert_events` checks for conflicts under the append lock
+    before drawing ids, so its conflicts leave no gap (a rolled-back transaction still
+    does)."""
     first = list(rt.store.recorder.insert_events(stock_events(rt, "ONE", 1)))
     stream = rt.store.read(0, 1)[0].originator_id
-    with pytest.raises(IntegrityError):
-        rt.store.recorder.insert_events([StoredEvent(stream, 1, "conflict", b"{}")])
+    with pytest.raises(IntegrityError), rt.store.connection() as conn:
+        rt.store.recorder.append(conn, [StoredEvent(stream, 1, "conflict", b"{}")])
     second = list(rt.store.recorder.insert_events(stock_events(rt, "TWO", 1)))
     assert min(second) - max(first) == 2  # one id was drawn by the failed write
     return first + second, max(first) + 1
