@@ -18,6 +18,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from tillroll.api.audit import AuditController
 from tillroll.api.auth import AuthController, jwt_auth
 from tillroll.api.catalog import CatalogController
+from tillroll.api.categories import CategoriesController
 from tillroll.api.errors import exception_handlers
 from tillroll.api.health import HealthController
 from tillroll.api.inventory import InventoryController
@@ -74,6 +75,7 @@ def create_app(parts: AppParts) -> Litestar:
             HealthController,
             AuthController,
             CatalogController,
+            CategoriesController,
             InventoryController,
             OrdersController,
             OpsController,
