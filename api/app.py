@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from tillroll.api.audit import AuditController
 from tillroll.api.auth import AuthController, jwt_auth
 from tillroll.api.catalog import CatalogController
+from tillroll.api.categories import CategoriesController
 from tillroll.api.errors import exception_handlers
 from tillroll.api.health import HealthController
 from tillroll.api.http_metrics import HttpMetrics
@@ -74,6 +75,7 @@ def create_app(parts: AppParts) -> Litestar:
             HealthController,
             AuthController,
             CatalogController,
+            CategoriesController,
             InventoryController,
             OrdersController,
             OpsController,

@@ -1,13 +1,15 @@
-"""Catalog routes: create products, change prices, search, product cards, price history."""
+"""Catalog routes: create products, change prices (base and per tier), images and attributes,
+archive; search with facets, product cards, price history."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+from tillroll.aggregates.catalog.attributes import BASE_TIER
 from tillroll.aggregates.sku import SKU_PATTERN
 from tillroll.api.auth import STAFF, roles
 from tillroll.api.requests import (
@@ -19,10 +21,37 @@ from tillroll.api.requests import (
     read_response,
     run_command,
 )
-from tillroll.commands.catalog import ChangePrice, CreateProduct, PriceUpdate, ProductChanged
+from tillroll.commands.catalog import (
+    ArchiveProduct,
+    ChangePrice,
+    ChangeProductDetails,
+    CreateProduct,
+    PriceUpdate,
+    ProductChanged,
+    ProductDetails,
+    SetTierPrice,
+    TierPriceUpdate,
+)
 from tillroll.commands.ports import EventStorePort
 from tillroll.queries import catalog as q
 from tillroll.queries.read_side import Page, ReadSide
+
+MAX_ATTRIBUTE_FILTERS = 10
+
+
+def attribute_filters(values: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """`?attribute=colour:black` (repeatable) as (name, value) pairs."""
+    pairs = []
+    for value in values or []:
+        name, colon, wanted = value.partition(":")
+        if not colon or not name or not wanted:
+            raise ValidationException(
+                "an attribute filter reads name:value",
+                extra=[{"message": "an attribute filter reads name:value", "key": "attribute"}],
+            )
+        pairs.append((name, wanted))
+    return tuple(pairs)
+
 
 SkuPath = Annotated[
     str, PathParameter(pattern=SKU_PATTERN, description="1-64 of A-Z a-z 0-9 - _ .")
@@ -55,6 +84,38 @@ class CatalogController(Controller):
         command = ChangePrice(sku=sku, price=data.price)
         return command_response(run_command(request, store, command))
 
+    @post("/{sku:str}/tier-prices", guards=[roles(STAFF)], sync_to_thread=True)
+    def set_tier_price(
+        self,
+        sku: SkuPath,
+        data: JSONBody[TierPriceUpdate],
+        store: NamedDependency[EventStorePort],
+        request: Request,
+    ) -> Response[ProductChanged]:
+        """Set a customer tier's price (staff); tiers without one pay the base price."""
+        command = SetTierPrice(sku=sku, tier=data.tier, price=data.price)
+        return command_response(run_command(request, store, command))
+
+    @post("/{sku:str}/archive", guards=[roles(STAFF)], sync_to_thread=True)
+    def archive(
+        self, sku: SkuPath, store: NamedDependency[EventStorePort], request: Request
+    ) -> Response[ProductChanged]:
+        """Archive a product (staff): no longer sold or found by search; its card and old
+        orders still show it."""
+        return command_response(run_command(request, store, ArchiveProduct(sku=sku)))
+
+    @patch("/{sku:str}", guards=[roles(STAFF)], sync_to_thread=True)
+    def change_details(
+        self,
+        sku: SkuPath,
+        data: JSONBody[ProductDetails],
+        store: NamedDependency[EventStorePort],
+        request: Request,
+    ) -> Response[ProductChanged]:
+        """Replace a product's images and/or attributes (staff)."""
+        command = ChangeProductDetails(sku=sku, images=data.images, attributes=data.attributes)
+        return command_response(run_command(request, store, command))
+
     @get("/", opt={"public": True}, sync_to_thread=True)
     def search(
         self,
@@ -65,12 +126,24 @@ class CatalogController(Controller):
         min_price: Annotated[int | None, QueryParameter(ge=0)] = None,
         max_price: Annotated[int | None, QueryParameter(ge=0)] = None,
         in_stock: FromQuery[bool | None] = None,
-        sort: Annotated[str, QueryParameter(pattern=r"^(sku|price|-price|name|newest)$")] = "sku",
+        attribute: Annotated[
+            list[str] | None,
+            QueryParameter(max_items=MAX_ATTRIBUTE_FILTERS, description="name:value"),
+        ] = None,
+        sort: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=q.SORT_PATTERN, description="default: relevance with q, else sku"
+            ),
+        ] = None,
+        facets: FromQuery[bool] = True,
         limit: Limit = 20,
         cursor: Cursor = None,
         min_position: MinPosition = None,
-    ) -> Response[Page]:
-        """Search the catalog (SQL read model product_search)."""
+    ) -> Response[q.SearchPage]:
+        """Search the catalog (SQL read model product_search): full text with stemming and
+        prefix matching, a category with its sub-categories, facet counts of the result set.
+        Archived products are never found."""
         position = read.wait_for("product_search", min_position)
         page = q.search_products(
             read,
@@ -81,7 +154,9 @@ class CatalogController(Controller):
                 min_price=min_price,
                 max_price=max_price,
                 in_stock=in_stock,
+                attributes=attribute_filters(attribute),
                 sort=sort,
+                facets=facets,
                 limit=limit,
                 cursor=cursor,
             ),
@@ -105,8 +180,12 @@ class CatalogController(Controller):
         read: NamedDependency[ReadSide],
         limit: Limit = 50,
         cursor: Cursor = None,
+        tier: Annotated[
+            str, QueryParameter(pattern=r"^(base|bronze|silver|gold)$(?!\n)")
+        ] = BASE_TIER,
         min_position: MinPosition = None,
     ) -> Response[Page]:
-        """Every price the product has had, with when it took effect (SQL read model)."""
+        """Every price one tier (the base price by default) has had, with when it took
+        effect (SQL read model)."""
         position = read.wait_for("price_history", min_position)
-        return read_response(q.price_history(read, sku, limit, cursor), position)
+        return read_response(q.price_history(read, sku, limit, cursor, tier), position)

@@ -53,13 +53,16 @@ def domain_error(_: Request, exc: DomainError) -> Response[dict[str, Any]]:
 
 
 _AT = re.compile(r"at `\$\.?([^`]*)`")
+# msgspec names a bad dict key "at `key` in `$.x`" and a bad dict value "at `$.x[...]`":
+# both are the field x (which key it was is not in the message).
+_KEY_IN = re.compile(r"at `key` in `\$\.?([^`]*)`")
 _MISSING = re.compile(r"missing required field `([^`]*)`")
 
 
 def _field_of(error: dict[str, Any]) -> str | None:
     message = str(error.get("message", ""))
-    at = _AT.search(message)
-    path = at.group(1) if at else ""
+    at = _KEY_IN.search(message) or _AT.search(message)
+    path = at.group(1).replace("[...]", "") if at else ""
     missing = _MISSING.search(message)
     if missing:
         return f"{path}.{missing.group(1)}" if path else missing.group(1)

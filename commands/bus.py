@@ -15,7 +15,7 @@ from typing import Any, get_type_hints
 
 import msgspec
 from tillroll.aggregates.errors import ConcurrencyConflict, Conflict
-from tillroll.commands import catalog, identity, inventory, notifications, ordering
+from tillroll.commands import catalog, categories, identity, inventory, notifications, ordering
 from tillroll.commands.context import CommandContext
 
 Handler = Callable[[Any, CommandContext], Any]
@@ -23,6 +23,11 @@ Handler = Callable[[Any, CommandContext], Any]
 HANDLERS: dict[type, Handler] = {
     catalog.CreateProduct: catalog.create_product,
     catalog.ChangePrice: catalog.change_price,
+    catalog.SetTierPrice: catalog.set_tier_price,
+    catalog.ChangeProductDetails: catalog.change_product_details,
+    catalog.ArchiveProduct: catalog.archive_product,
+    categories.CreateCategory: categories.create_category,
+    categories.ChangeCategory: categories.change_category,
     inventory.ReceiveStock: inventory.receive_stock,
     inventory.AdjustStock: inventory.adjust_stock,
     ordering.PlaceOrder: ordering.place_order,

@@ -6,6 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
+from tillroll.aggregates.catalog.attributes import BASE_TIER
 from tillroll.aggregates.catalog.product import Product
 from tillroll.aggregates.errors import InsufficientStock, InvalidValue, NotFound, PriceMismatch
 from tillroll.aggregates.inventory.item import InventoryItem
@@ -32,10 +33,15 @@ class Cancellation(msgspec.Struct, frozen=True):
     reason: CancelReason = ""
 
 
-class PlaceOrder(msgspec.Struct, frozen=True):
+class PlaceOrder(msgspec.Struct, frozen=True, omit_defaults=True):
+    # omit_defaults: a base-tier order encodes (and fingerprints, for idempotency keys) as
+    # it did before tiers existed.
     customer_id: UUID
     lines: Lines
     shipping_address: Address
+    tier: str = BASE_TIER
+    """The customer's price tier, resolved by whoever builds the command (the API: always the
+    base tier until customers have tiers); never chosen by the client."""
 
 
 class CancelOrder(msgspec.Struct, frozen=True):
@@ -72,12 +78,14 @@ def place_order(cmd: PlaceOrder, ctx: CommandContext) -> OrderChanged:
         product: Product | None = loaded.get(product_id)
         if product is None:
             raise InvalidValue(f"unknown sku {line.sku!r}", field=f"lines[{i}].sku")
-        if product.price != line.unit_price:
+        product.check_orderable(field=f"lines[{i}].sku")
+        price = product.price_for(cmd.tier)
+        if price != line.unit_price:
             raise PriceMismatch(
-                f"sku {line.sku!r} costs {product.price.amount} {product.price.currency}, "
+                f"sku {line.sku!r} costs {price.amount} {price.currency}, "
                 f"not {line.unit_price.amount} {line.unit_price.currency}",
                 field=f"lines[{i}].unit_price",
-                expected={"amount": product.price.amount, "currency": product.price.currency},
+                expected={"amount": price.amount, "currency": price.currency},
             )
         item: InventoryItem | None = loaded.get(item_id)
         if item is None:

@@ -1,10 +1,12 @@
-"""Demo data for the embedded default: one account per role and a few products with stock."""
+"""Demo data for the embedded default: one account per role, a small category tree and a few
+products with stock (attributes on the T-shirts, a gold price on the mug)."""
 
 from __future__ import annotations
 
 from tillroll.aggregates.money import Money
 from tillroll.commands.bus import dispatch
-from tillroll.commands.catalog import CreateProduct
+from tillroll.commands.catalog import CreateProduct, SetTierPrice
+from tillroll.commands.categories import CreateCategory
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.identity import OpenAccount
 from tillroll.commands.inventory import ReceiveStock
@@ -17,6 +19,19 @@ DEMO_ACCOUNTS = [
     ("auditor@example.com", "Alex Auditor", "auditor"),
     ("ops@example.com", "Olu Ops", "ops"),
 ]
+DEMO_CATEGORIES = [
+    # slug, name, parent ("" for the top)
+    ("home", "Home", ""),
+    ("kitchen", "Kitchen", "home"),
+    ("stationery", "Stationery", "home"),
+    ("apparel", "Apparel", ""),
+    ("outdoor", "Outdoor", ""),
+]
+DEMO_ATTRIBUTES = {
+    "TEE-BLACK-M": {"colour": "black", "size": "M"},
+    "TEE-BLACK-L": {"colour": "black", "size": "L"},
+}
+DEMO_TIER_PRICES = [("MUG-CLASSIC", "gold", 1099)]
 DEMO_PRODUCTS = [
     # sku, name, category, tags, price (EUR cents), stock
     ("MUG-CLASSIC", "Classic mug", "kitchen", ["ceramic", "gift"], 1299, 40),
@@ -35,6 +50,8 @@ def seed_demo(store: EventStore) -> bool:
     ctx = CommandContext(store, principal=SEED)
     for email, name, role in DEMO_ACCOUNTS:
         dispatch(OpenAccount(email, name, role, DEMO_PASSWORD), ctx)
+    for slug, name, parent in DEMO_CATEGORIES:
+        dispatch(CreateCategory(slug=slug, name=name, parent=parent), ctx)
     for sku, name, category, tags, cents, stock in DEMO_PRODUCTS:
         dispatch(
             CreateProduct(
@@ -44,8 +61,11 @@ def seed_demo(store: EventStore) -> bool:
                 description=f"{name} from the tillroll demo catalog",
                 category=category,
                 tags=tags,
+                attributes=DEMO_ATTRIBUTES.get(sku, {}),
             ),
             ctx,
         )
         dispatch(ReceiveStock(sku, stock, "demo opening stock"), ctx)
+    for sku, tier, cents in DEMO_TIER_PRICES:
+        dispatch(SetTierPrice(sku, tier, Money(cents, "EUR")), ctx)
     return True

@@ -97,9 +97,21 @@ def test_a_retired_build_is_dropped_after_the_grace_period(runtime: Runtime) -> 
     assert [b.state for b in runtime.runner.builds("product_cards")] == [LIVE]
 
 
+@pytest.fixture
+def runtime_v1(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A runtime whose live product_search was built as version 1 (the version before the
+    bump below), whatever version the code is at today."""
+    monkeypatch.setattr(ProductSearch, "VERSION", 1)
+    rt = Runtime.open(settings)
+    monkeypatch.undo()
+    yield rt
+    rt.close()
+
+
 def test_a_version_bump_builds_the_new_version_beside_the_old_then_switches(
-    runtime: Runtime,
+    runtime_v1: Runtime,
 ) -> None:
+    runtime = runtime_v1
     create_product(runtime.store, "PAN", 900, 3)
     runtime.runner.catch_up()
 
