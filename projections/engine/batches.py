@@ -1,5 +1,5 @@
 """How a batch of read-model writes reaches its store in few round trips: SQL statements
-grouped into executemany and COPY, counter updates merged per key, Redis commands queued on
+grouped into executemany and COPY, counter updates merged per key, Redis commands recorded for
 one MULTI/EXEC pipeline."""
 
 from __future__ import annotations
@@ -68,21 +68,30 @@ class SqlBatch:
 
 
 class RedisBatch:
-    """Queues a batch's Redis commands on a MULTI pipeline; HINCRBYs are summed per key and
-    field over the batch and sent last (for fields nothing but increments writes)."""
+    """Records a batch's Redis commands, to be queued later on a MULTI pipeline (a build whose
+    handler raises has then queued nothing); HINCRBYs are summed per key and field over the
+    batch and sent last (for fields nothing but increments writes)."""
 
-    def __init__(self, pipe: Any) -> None:
-        self.pipe = pipe
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
         self.increments: dict[tuple[str, str], int] = {}
 
     def hincrby(self, key: str, field: str, amount: int) -> None:
         self.increments[(key, field)] = self.increments.get((key, field), 0) + amount
 
     def __getattr__(self, command: str) -> Any:
-        return getattr(self.pipe, command)
+        if command.startswith("_"):
+            raise AttributeError(command)
 
-    def flush(self) -> None:
+        def record(*args: Any, **kwargs: Any) -> None:
+            self.commands.append((command, args, kwargs))
+
+        return record
+
+    def replay(self, pipe: Any) -> None:
+        """Queue the recorded commands on `pipe` (in MULTI mode)."""
+        for command, args, kwargs in self.commands:
+            getattr(pipe, command)(*args, **kwargs)
         for (key, field), amount in self.increments.items():
             if amount:
-                self.pipe.hincrby(key, field, amount)
-        self.increments.clear()
+                pipe.hincrby(key, field, amount)

@@ -123,6 +123,34 @@ def lock_position(conn: Any, name: str, build: int) -> int:
     return int(row[0])
 
 
+def lock_positions(conn: Any, builds: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """Lock the rows of several builds in one statement, always in one order (two followers
+    locking overlapping sets never deadlock); {(name, build): position} of those found."""
+    if not builds:
+        return {}
+    rows = conn.execute(
+        f"SELECT name, build, position FROM {TABLE}"
+        " WHERE (name, build) IN (SELECT * FROM unnest(%s::text[], %s::int[]))"
+        " ORDER BY name, build FOR UPDATE",
+        ([name for name, _ in builds], [build for _, build in builds]),
+    ).fetchall()
+    return {(name, build): int(position) for name, build, position in rows}
+
+
+def set_positions(
+    conn: Any, builds: list[tuple[str, int]], position: int, rate: float | None
+) -> None:
+    """Record one position for several builds (that applied the same page) in one statement."""
+    if not builds:
+        return
+    conn.execute(
+        f"UPDATE {TABLE} SET position = %s, events_per_second = coalesce(%s, events_per_second),"
+        " last_error = NULL, error_position = NULL, updated_at = now()"
+        " WHERE (name, build) IN (SELECT * FROM unnest(%s::text[], %s::int[]))",
+        (position, rate, [name for name, _ in builds], [build for _, build in builds]),
+    )
+
+
 def set_position(conn: Any, name: str, build: int, position: int, rate: float | None) -> None:
     conn.execute(
         f"UPDATE {TABLE} SET position = %s, events_per_second = coalesce(%s, events_per_second),"

@@ -2,7 +2,10 @@
 every consumer it runs (the live build of each read model, each reaction).
 
 Each consumer applies only what lies after its own position and records its own position.
-In the steady state they all stand at one position and share one page, decoded once. A
+In the steady state they all stand at one position and share one page, decoded once and
+applied in few commits: every SQL read model in one transaction, every Redis read model in
+one MULTI/EXEC, the reactions' positions in the SQL one (apply.py). Under load the follower
+reads at most once per COALESCE seconds, so a page carries many commands' events. A
 consumer elsewhere (behind after an error, a build under way, one another process moved)
 reads its own pages until it stands with the others again. An event a consumer cannot
 apply stops that consumer at that event (recorded with the error, retried with back-off,
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.sql import SQL, Identifier
 from tillroll.projections.engine import catalogue
-from tillroll.projections.engine.apply import Applier, ProjectionFailed
+from tillroll.projections.engine.apply import Applier, Outcome, ProjectionFailed
 from tillroll.projections.engine.builds import Builds
 from tillroll.projections.engine.catalogue import LIVE
 from tillroll.projections.engine.log import Page
@@ -32,6 +35,12 @@ from tillroll.projections.engine.stores import Stores
 
 log = logging.getLogger(__name__)
 
+COALESCE = 0.025
+"""The shortest time between two reads of a shared page while events keep coming: a wake-up
+right after a read waits out the rest, so the events of many commands share one page and
+one commit per store. A follower woken after a quiet spell reads at once. Measured: at 32
+writers, 0.17 read-side commits per order at 25 ms against 0.37 at 10 ms; live following
+at ~40 commands/s stays far below 100 ms at p99 (docs/EVENT-LOG.md)."""
 HELD_POLL = 0.005
 """How soon to look again when committed events wait behind an open transaction: its end
 sends no notification, so the follower polls until they are readable."""
@@ -55,6 +64,9 @@ class Consumer:
     """Where it stands, as last seen (None: read it again)."""
     retry_at: float = 0.0
     backoff: float = FIRST_BACKOFF
+    narrow_until: int | None = None
+    """Set when its store refused a batch: it reads one event at a time until it is past
+    that position, so the error names the event."""
 
     @property
     def key(self) -> str:
@@ -83,6 +95,8 @@ class Follower:
         self._refreshed_at = 0.0
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._read_at = 0.0
+        self._full = False
 
     # -- running ------------------------------------------------------------------------
     def start(self) -> None:
@@ -116,6 +130,9 @@ class Follower:
         backoff = FIRST_BACKOFF
         while not self._stopping.is_set():
             self._wake.clear()
+            wait = self._read_at + COALESCE - time.monotonic()
+            if wait > 0 and not self._full:
+                self._stopping.wait(wait)
             try:
                 self._take_notes()
                 moved, held = self.round()
@@ -130,7 +147,9 @@ class Follower:
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 self._dirty = True
                 continue
-            if not moved:
+            # A page that was not full is all there was when it was read: what was committed
+            # since then has notified, and set _wake again (it is cleared before the read).
+            if not self._full:
                 self._wake.wait(self._idle_wait(held))
 
     def _idle_wait(self, held: bool) -> float:
@@ -179,20 +198,23 @@ class Follower:
         for consumer in due:
             if consumer.position is None:
                 consumer.position = self._position(consumer)
-        shared = Counter(c.position for c in due if c.live)
+        sharing = [c for c in due if c.live and c.narrow_until is None]
+        shared = Counter(c.position for c in sharing)
         cursor = shared.most_common(1)[0][0] if shared else None
-        together = [c for c in due if c.live and c.position == cursor]
+        together = [c for c in sharing if c.position == cursor]
         apart = [c for c in due if c not in together]
         moved, held = False, False
+        self._full = False
         if cursor is not None:
             log_ = self.stores.log
+            self._read_at = time.monotonic()
             page = Page(
                 log_, cursor, log_.page(cursor, self.stores.batch_size, topics=self._topics())
             )
+            self._full = len(page.notifications) >= self.stores.batch_size
             held = page.held
             if page.moved:
-                for consumer in together:
-                    moved = self._feed(consumer, page) or moved
+                moved = self._feed_together(together, page)
         for consumer in apart:
             assert consumer.position is not None
             try:
@@ -202,6 +224,8 @@ class Follower:
                 self._back_off(consumer)
                 continue
             held = held or page.held
+            limit = 1 if consumer.narrow_until is not None else self.stores.batch_size
+            self._full = self._full or len(page.notifications) >= limit
             if page.moved:
                 moved = self._feed(consumer, page) or moved
         return moved, held
@@ -219,28 +243,73 @@ class Follower:
         return self.reactions.position(consumer.name)
 
     def _own_page(self, consumer: Consumer, position: int) -> Page:
+        if consumer.narrow_until is not None and self.stores.log.reached(
+            position, consumer.narrow_until
+        ):
+            consumer.narrow_until = None
+        limit = 1 if consumer.narrow_until is not None else self.stores.batch_size
         if consumer.projection is not None:
-            return self.applier.read(consumer.projection, position, self.stores.batch_size)
+            return self.applier.read(consumer.projection, position, limit)
         assert consumer.reaction is not None
         return self.reactions.read(consumer.reaction, position, self.stores.batch_size)
+
+    def _feed_together(self, together: list[Consumer], page: Page) -> bool:
+        """Apply one page to every consumer standing where it starts, in one commit per
+        store. True if any position moved (or another follower moved one first)."""
+        deferred: list[tuple[str, int, int]] = []
+        outcomes: dict[str, Outcome] = {}
+        for consumer in together:
+            if consumer.reaction is not None:
+                # Its effects first, its position in the read models' transaction below.
+                try:
+                    outcomes[consumer.key] = self.reactions.deliver(
+                        consumer.reaction, page, deferred
+                    )
+                except ProjectionFailed as failure:
+                    outcomes[consumer.key] = failure
+        recorded: set[str] = set()
+
+        def record_reactions(conn: object) -> None:
+            recorded.update(self.reactions.record_deferred(conn, deferred))
+
+        projections = [c.projection for c in together if c.projection is not None]
+        outcomes.update(
+            self.applier.apply_many(page, projections, record_reactions if deferred else None)
+        )
+        for name, _, _ in deferred:
+            outcomes[f"reaction:{name}"] = name in recorded
+        return any([self._settle(c, outcomes[c.key], page) for c in together])
 
     def _feed(self, consumer: Consumer, page: Page) -> bool:
         """Apply one page to one consumer. True: its position moved (or another follower
         moved it first, so look again)."""
+        outcome: Outcome
         try:
             if consumer.projection is not None:
-                applied = self.applier.apply(consumer.projection, page)
+                outcome = self.applier.apply_many(page, [consumer.projection])[consumer.key]
             else:
                 assert consumer.reaction is not None
-                applied = self.reactions.deliver(consumer.reaction, page)
+                outcome = self.reactions.deliver(consumer.reaction, page)
         except ProjectionFailed as failure:
-            self._failed(consumer, failure)
+            outcome = failure
+        return self._settle(consumer, outcome, page)
+
+    def _settle(self, consumer: Consumer, outcome: Outcome, page: Page) -> bool:
+        """Note what became of a consumer's page. True: its position moved (or another
+        follower moved it first, so look again)."""
+        if isinstance(outcome, ProjectionFailed):
+            if isinstance(outcome.cause, psycopg.Error) and len(page.notifications) > 1:
+                consumer.narrow_until = page.end
+            self._failed(consumer, outcome)
             return False
-        except LookupError:
+        if isinstance(outcome, Exception):
             self._dirty = True  # dropped meanwhile (a rebuild started over): not an error
+            self._wake.set()
             return False
-        consumer.position = page.end if applied else None
+        consumer.position = page.end if outcome else None
         consumer.backoff = FIRST_BACKOFF
+        if not outcome:
+            self._wake.set()  # another follower moved it first: look again at once
         return True
 
     def _back_off(self, consumer: Consumer) -> None:

@@ -99,9 +99,14 @@ class Reactions:
         self.deliver(reaction, page)
         return max(1, len(page.notifications))
 
-    def deliver(self, reaction: Reaction, page: Page) -> bool:
+    def deliver(
+        self, reaction: Reaction, page: Page, deferred: list[tuple[str, int, int]] | None = None
+    ) -> bool:
         """Hand the page's events of the reaction's topics to it, then record the page's end.
-        False: another follower moved the position first. Raises ProjectionFailed."""
+        False: another follower moved the position first. Raises ProjectionFailed.
+
+        With `deferred`, a page delivered in one call is not recorded here: (name, after,
+        end) is added to it, for `record_deferred` in the read models' transaction."""
         topics = set(reaction.topics())
         events: list[tuple[int, Any]] = []
         for index, notification in enumerate(page.notifications):
@@ -120,6 +125,9 @@ class Reactions:
                 # Find the event it fails on, recording the ones before it as delivered: a
                 # retry then starts there, and the error names that event.
                 after = self._deliver_one_by_one(reaction, page.after, events)
+        if after == page.after and deferred is not None:
+            deferred.append((reaction.NAME, page.after, page.end))
+            return True
         return after is not None and self._record(reaction.NAME, after, page.end)
 
     def _deliver_one_by_one(
@@ -139,12 +147,12 @@ class Reactions:
 
     def _record(self, name: str, after: int, position: int) -> bool:
         with self.stores.sql_pool.connection() as conn:
-            moved = conn.execute(
-                f"UPDATE {TABLE} SET position = %s, updated_at = now(), last_error = NULL,"
-                " error_position = NULL WHERE name = %s AND position = %s",
-                (position, name, after),
-            ).rowcount
-        return moved == 1
+            return _move(conn, name, after, position)
+
+    def record_deferred(self, conn: Any, deferred: Sequence[tuple[str, int, int]]) -> set[str]:
+        """Record the positions `deliver` deferred, in the transaction of `conn`; the names
+        whose position moved (the others were moved first by another follower)."""
+        return {name for name, after, end in deferred if _move(conn, name, after, end)}
 
     def record_error(self, name: str, error: str, position: int | None) -> None:
         with self.stores.sql_pool.connection() as conn:
@@ -153,3 +161,12 @@ class Reactions:
                 " WHERE name = %s",
                 (error[:2000], position, name),
             )
+
+
+def _move(conn: Any, name: str, after: int, position: int) -> bool:
+    moved = conn.execute(
+        f"UPDATE {TABLE} SET position = %s, updated_at = now(), last_error = NULL,"
+        " error_position = NULL WHERE name = %s AND position = %s",
+        (position, name, after),
+    ).rowcount
+    return moved == 1

@@ -18,6 +18,9 @@ from tillroll.cli.console import CliError, configure_logging, log, open_runtime,
 from tillroll.cli.projections import cmd_projections
 from tillroll.infra.settings import Settings, SettingsError
 
+STARTUP_WAIT = 30.0
+"""How long serve waits at start for the projection process to bring the read models to the
+log's head before it serves anyway (they then report their lag)."""
 NO_DELAY_HTTP = "tillroll.asgi:NoDelayHTTP"
 """uvicorn's HTTP protocol with TCP_NODELAY set (see api/asgi.py)."""
 
@@ -27,13 +30,21 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from tillroll.bootstrap import http_app
+    from tillroll.cli.projections import ProjectionProcess, wait_caught_up
 
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     if args.no_projections:
         settings = replace(settings, run_projections=False)
     runtime = open_runtime(settings)
+    projections: ProjectionProcess | None = None
     try:
         seed_if_asked(runtime)
+        if settings.run_projections:
+            # A process of their own (`tillroll projections run`), on the servers this one
+            # resolved (the embedded ones included), so they do not share the API's GIL.
+            projections = ProjectionProcess({**os.environ, **runtime.settings.as_env()})
+            projections.start()
+            wait_caught_up(runtime, STARTUP_WAIT)
         base = f"http://{settings.host}:{settings.port}"
         print(f"tillroll is serving {base}  (API docs: {base}/docs)", file=sys.stderr)
         options: dict[str, Any] = {
@@ -44,15 +55,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             "http": NO_DELAY_HTTP,
         }
         if args.workers <= 1:
-            uvicorn.run(http_app(runtime), **options)
+            uvicorn.run(http_app(runtime, run_projections=False), **options)
             return 0
-        # Several API processes over the same servers; the projections run here, once.
+        # Several API processes over the same servers.
         os.environ.update(runtime.settings.as_env(), TILLROLL_PROJECTIONS="0")
-        if settings.run_projections:
-            runtime.runner.start()
         uvicorn.run("tillroll.asgi:create", factory=True, workers=args.workers, **options)
         return 0
     finally:
+        if projections is not None:
+            projections.stop()
         runtime.close()
 
 
@@ -121,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="default 8000 (TILLROLL_PORT)")
     serve.add_argument("--workers", type=int, default=1, help="API processes (default 1)")
     serve.add_argument(
-        "--no-projections", action="store_true", help="do not run the projection runner here"
+        "--no-projections",
+        action="store_true",
+        help="do not run the projections (by default a child process runs them)",
     )
     serve.set_defaults(func=cmd_serve)
 

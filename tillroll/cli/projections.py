@@ -1,14 +1,110 @@
-"""`tillroll projections …`: list, status, rebuild, verify, retry, run."""
+"""`tillroll projections …`: list, status, rebuild, verify, retry, run; and the projection
+process `tillroll serve` keeps beside the API."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import logging
+import signal
+import subprocess
 import sys
+import threading
+import time
 
 from tillroll.bootstrap import Runtime
 from tillroll.cli.console import CliError, Progress, open_runtime
 from tillroll.infra.settings import Settings
+
+log = logging.getLogger("tillroll.projections")
+
+RUN = [sys.executable, "-m", "tillroll.cli", "projections", "run"]
+FIRST_RESTART, MAX_RESTART = 1.0, 30.0
+STEADY = 60.0
+"""A child that ran this long before it died starts again after FIRST_RESTART."""
+
+
+class ProjectionProcess:
+    """`tillroll projections run` in a child process, so the projections do not share the
+    API's GIL: restarted with back-off if it dies, stopped with `stop`. Its output goes to
+    the parent's own stdout and stderr (serve's log)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._supervise, name="projections", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        backoff = FIRST_RESTART
+        while True:
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                # Its own session: a terminal's Ctrl-C reaches serve, which stops the child
+                # itself (so the child is not restarted while serve shuts down).
+                self.proc = subprocess.Popen(
+                    RUN, env=self.env, start_new_session=True, preexec_fn=_die_with_parent
+                )
+            started = time.monotonic()
+            log.info("projections run in process %s", self.proc.pid)
+            code = self.proc.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started >= STEADY:
+                backoff = FIRST_RESTART
+            log.warning(
+                "the projection process exited with code %s; restarting it in %.0f s",
+                code,
+                backoff,
+            )
+            if self._stopping.wait(backoff):
+                return
+            backoff = min(backoff * 2, MAX_RESTART)
+            self.restarts += 1
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            self._stopping.set()
+            proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()  # `projections run` stops its follower and closes on SIGTERM
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+
+def wait_caught_up(runtime: Runtime, timeout: float) -> bool:
+    """Wait (up to `timeout` seconds) until every live read model has reached the log's head
+    as it is now: serve answers with the data it already holds (the demo data it just
+    seeded) rather than with read models a starting child has not filled yet."""
+    runner, log_ = runtime.runner, runtime.store
+    head = log_.head()
+    deadline = time.monotonic() + timeout
+    while True:
+        if all(log_.reached(runner.position(p), head) for p in runner.projections):
+            return True
+        if time.monotonic() >= deadline:
+            log.warning("read models still catching up after %.0f s; serving anyway", timeout)
+            return False
+        time.sleep(0.05)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the thread that started it ends, so a
+    serve killed outright leaves no projection process behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _status_table(runtime: Runtime, as_json: bool) -> None:
