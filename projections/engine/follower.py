@@ -41,9 +41,6 @@ right after a read waits out the rest, so the events of many commands share one 
 one commit per store. A follower woken after a quiet spell reads at once. Measured: at 32
 writers, 0.17 read-side commits per order at 25 ms against 0.37 at 10 ms; live following
 at ~40 commands/s stays far below 100 ms at p99 (docs/EVENT-LOG.md)."""
-HELD_POLL = 0.005
-"""How soon to look again when committed events wait behind an open transaction: its end
-sends no notification, so the follower polls until they are readable."""
 IDLE_POLL = 1.0
 REFRESH_EVERY = 5.0
 """How often the follower looks at the catalogue unasked (a notification makes it look at
@@ -135,7 +132,7 @@ class Follower:
                 self._stopping.wait(wait)
             try:
                 self._take_notes()
-                moved, held = self.round()
+                moved = self.round()
                 if not moved:
                     for name in {c.name for c in self.consumers.values() if not c.live}:
                         if self.rebuilds.switch_if_caught_up(name):
@@ -150,11 +147,9 @@ class Follower:
             # A page that was not full is all there was when it was read: what was committed
             # since then has notified, and set _wake again (it is cleared before the read).
             if not self._full:
-                self._wake.wait(self._idle_wait(held))
+                self._wake.wait(self._idle_wait())
 
-    def _idle_wait(self, held: bool) -> float:
-        if held:
-            return HELD_POLL
+    def _idle_wait(self) -> float:
         now = time.monotonic()
         waits = [c.retry_at - now for c in self.consumers.values() if c.retry_at > now]
         return max(0.0, min([IDLE_POLL, *waits]))
@@ -191,8 +186,8 @@ class Follower:
                 self.rebuilds.retire_old(name)
 
     # -- one round ------------------------------------------------------------------------
-    def round(self) -> tuple[bool, bool]:
-        """Feed every consumer that is due one page; (anything moved, events held back)."""
+    def round(self) -> bool:
+        """Feed every consumer that is due one page; True if anything moved."""
         now = time.monotonic()
         due = [c for c in self.consumers.values() if c.retry_at <= now]
         for consumer in due:
@@ -203,7 +198,7 @@ class Follower:
         cursor = shared.most_common(1)[0][0] if shared else None
         together = [c for c in sharing if c.position == cursor]
         apart = [c for c in due if c not in together]
-        moved, held = False, False
+        moved = False
         self._full = False
         if cursor is not None:
             log_ = self.stores.log
@@ -212,7 +207,6 @@ class Follower:
                 log_, cursor, log_.page(cursor, self.stores.batch_size, topics=self._topics())
             )
             self._full = len(page.notifications) >= self.stores.batch_size
-            held = page.held
             if page.moved:
                 moved = self._feed_together(together, page)
         for consumer in apart:
@@ -223,12 +217,11 @@ class Follower:
                 log.exception("%s: could not read the log; retrying", consumer.key)
                 self._back_off(consumer)
                 continue
-            held = held or page.held
             limit = 1 if consumer.narrow_until is not None else self.stores.batch_size
             self._full = self._full or len(page.notifications) >= limit
             if page.moved:
                 moved = self._feed(consumer, page) or moved
-        return moved, held
+        return moved
 
     def _topics(self) -> list[str]:
         """Every topic some consumer follows (a page filtered by them ends at the head, so

@@ -10,12 +10,11 @@ from typing import Any, Protocol
 class LogPage(Protocol):
     events: Sequence[Any]
     end: int
-    held: bool
 
 
 class EventLog(Protocol):
-    """The event store as a log. Positions are read in log order, which may not be the order
-    of the integers: compare them only with `reached`, and record a page's `end`."""
+    """The event store as a log. Positions are plain integers that only grow in the order
+    events become visible (docs/EVENT-LOG.md); record a page's `end` as the position read."""
 
     database_url: str
     channel: str
@@ -46,7 +45,6 @@ class Page:
         self.after = after
         self.notifications: Sequence[Any] = page.events
         self.end = page.end
-        self.held = page.held
         self._decoded: dict[int, Any] = {}
 
     @property
