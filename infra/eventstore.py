@@ -9,6 +9,8 @@ EventLog) and the audit queries (queries/audit.py: AuditLog), each through its o
 from __future__ import annotations
 
 import copy
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -30,6 +32,7 @@ from psycopg.sql import SQL, Identifier
 from tillroll.aggregates.errors import ConcurrencyConflict, InvalidValue, NotFound
 from tillroll.aggregates.inventory.item import InventoryItem
 from tillroll.aggregates.values import StoredValue, stored_values
+from tillroll.infra.eventlog import schema as log_schema
 from tillroll.infra.eventlog.audit_reads import AuditReads, Row
 from tillroll.infra.eventlog.chain import GENESIS, link
 from tillroll.infra.eventlog.recorder import LogPage, StoredClaim, TillrollRecorder
@@ -39,6 +42,12 @@ EVENTS_TABLE = "tillroll_events"
 META_KEY = "__meta__"
 SNAPSHOT_EVERY = 100
 AGGREGATE_CACHE = 10_000
+TRUST_SECONDS = 1.0
+"""How long a cached aggregate is used without asking the store for newer events, counted
+from when the store last confirmed it (loaded it, brought it up to date, or accepted our
+save of it). Staleness of an aggregate a command writes is caught by the append's version
+check anyway; this bounds it for aggregates a command only reads (a product's price, changed
+by another process)."""
 
 _event_meta: ContextVar[Mapping[str, str] | None] = ContextVar("event_meta", default=None)
 
@@ -122,6 +131,42 @@ def application_env(
     }
 
 
+def to_stored_batch(app: Application[UUID], writes: Sequence[Any]) -> tuple[list[Any], list[int]]:
+    """Several commands' events as stored events, each command's under its own metadata, in
+    order; and where each command's events end in that list."""
+    stored: list[Any] = []
+    ends: list[int] = []
+    for write in writes:
+        token = _event_meta.set(write.meta)
+        try:
+            stored.extend(app.mapper.to_stored_event(event) for event in write.events)
+        finally:
+            _event_meta.reset(token)
+        ends.append(len(stored))
+    return stored, ends
+
+
+def positions(ids: Sequence[int], ends: Sequence[int], head: Any) -> list[int]:
+    """Each command's position: the largest id of its events (the head if it wrote none)."""
+    out: list[int] = []
+    start = 0
+    for end in ends:
+        out.append(max(ids[start:end]) if end > start else head())
+        start = end
+    return out
+
+
+def take_snapshots(app: Application[UUID], writes: Sequence[Any]) -> None:
+    """What the library's save does after recording: a snapshot of every aggregate that
+    reached a multiple of its interval (stock items, every 100th event)."""
+    intervals = app.snapshotting_intervals or {}
+    for write in writes:
+        for event in write.events:
+            for cls, interval in intervals.items():
+                if isinstance(event, cls.Event) and event.originator_version % interval == 0:
+                    app.take_snapshot(event.originator_id, version=event.originator_version)
+
+
 class EventStore:
     """What commands and the projection runner need of the event store, and nothing more."""
 
@@ -132,6 +177,7 @@ class EventStore:
         schema: str = "public",
         pool_size: int = 10,
         recorder: type[TillrollRecorder] = TillrollRecorder,
+        trust_seconds: float = TRUST_SECONDS,
     ) -> None:
         if schema != "public":
             with psycopg.connect(database_url, autocommit=True) as conn:
@@ -146,39 +192,89 @@ class EventStore:
         self.transcoder: MetadataTranscoder = self.app.mapper.transcoder  # type: ignore[assignment]
         self.channel = recorder.channel_name
         self.audit = AuditReads(recorder.datastore, recorder._table)
+        self.trust_seconds = trust_seconds
+        self._confirmed: dict[UUID, float] = {}
+        self._cache_lock = threading.Lock()
 
     # -- write side -------------------------------------------------------------------
+    # Commands trust the in-process cache: a warm command reads nothing and appends once
+    # (docs/EVENT-LOG.md, round trips). The append's version check (the primary key on
+    # stream and version) catches a copy that went stale behind our back (a write by
+    # another process); the conflict then marks the aggregates unconfirmed, and the retry
+    # brings them up to date with one query.
     def get(self, aggregate_id: UUID, *, version: int | None = None) -> Any:
+        if version is None:
+            found = self.get_many([aggregate_id])
+            if aggregate_id not in found:
+                raise NotFound(f"{aggregate_id} not found")
+            return found[aggregate_id]
         try:
             return self.app.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             raise NotFound(f"{aggregate_id} not found") from None
 
     def get_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
-        """Current copies of several aggregates (those that exist): the cached ones brought
-        up to date with one query for all their new events, the others loaded one by one
-        (snapshot + events since) and cached."""
+        """Private copies of several aggregates (those that exist): cached ones confirmed
+        within TRUST_SECONDS as they are (no query), older cached ones brought up to date
+        with one query for all their new events, the others loaded (snapshot + events
+        since) and cached."""
         repository = self.app.repository
-        cached: dict[UUID, Any] = {}
+        now = time.monotonic()
+        trusted_since = now - self.trust_seconds
         found: dict[UUID, Any] = {}
+        unconfirmed: dict[UUID, Any] = {}
         for aggregate_id in dict.fromkeys(aggregate_ids):
             try:
-                cached[aggregate_id] = repository.cache.get(aggregate_id)
+                cached = repository.cache.get(aggregate_id)
             except KeyError:
                 try:
                     found[aggregate_id] = repository.get(aggregate_id)
                 except AggregateNotFoundError:
                     continue
-        if cached:
+                self._confirm(aggregate_id, now)
+                continue
+            if self._confirmed.get(aggregate_id, -1.0) >= trusted_since:
+                found[aggregate_id] = copy.deepcopy(cached)
+            else:
+                unconfirmed[aggregate_id] = cached
+        if unconfirmed:
             newer = self.recorder.select_events_after(
-                [(i, aggregate.version) for i, aggregate in cached.items()]
+                [(i, aggregate.version) for i, aggregate in unconfirmed.items()]
             )
-            for aggregate_id, aggregate in cached.items():
+            for aggregate_id, aggregate in unconfirmed.items():
                 current = copy.deepcopy(aggregate)
-                for stored in newer.get(aggregate_id, ()):
+                events = newer.get(aggregate_id)
+                if not events:
+                    self._confirm(aggregate_id, now)
+                    found[aggregate_id] = current
+                    continue
+                for stored in events:
                     current = self.app.mapper.to_domain_event(stored).mutate(current)
-                found[aggregate_id] = current
+                self._cache(current, now)  # the cache keeps this one, the caller a copy
+                found[aggregate_id] = copy.deepcopy(current)
         return found
+
+    def _confirm(self, aggregate_id: UUID, now: float) -> None:
+        if len(self._confirmed) > 2 * AGGREGATE_CACHE:  # bounded: forgetting costs a query
+            self._confirmed.clear()
+        self._confirmed[aggregate_id] = now
+
+    def _cache(self, aggregate: Any, now: float) -> None:
+        """Keep `aggregate` (no pending events) as the cached copy, unless a newer one is
+        there already (a slower thread finishing after a faster one)."""
+        cache = self.app.repository.cache
+        with self._cache_lock:
+            try:
+                cached = cache.get(aggregate.id)
+            except KeyError:
+                cached = None
+            if cached is None or cached.version <= aggregate.version:
+                cache.put(aggregate.id, aggregate)
+                self._confirm(aggregate.id, now)
+
+    def _unconfirm(self, aggregate_ids: Sequence[UUID]) -> None:
+        for aggregate_id in aggregate_ids:
+            self._confirmed.pop(aggregate_id, None)
 
     def exists(self, aggregate_id: UUID) -> bool:
         return bool(self.recorder.select_events(aggregate_id, limit=1))
@@ -191,16 +287,64 @@ class EventStore:
             kwargs = {"idempotency": claim} if claim is not None else {}
             recordings = self.app.save(*aggregates, **kwargs)
         except IntegrityError as exc:
+            self._unconfirm([a.id for a in aggregates])
             raise ConcurrencyConflict(
                 "another command changed the same data at the same time", cause=str(exc)
             ) from exc
         finally:
             _event_meta.reset(token)
-        cache = self.app.repository.cache
+        now = time.monotonic()
         for aggregate in aggregates:  # saved as they are: the next load starts from here
-            cache.put(aggregate.id, aggregate)
+            self._cache(aggregate, now)
         ids = [r.notification.id for r in recordings]
         return max(ids) if ids else self.head()
+
+    def save_batch(self, writes: Sequence[Any], aggregates: Sequence[Any]) -> list[int]:
+        """Several commands' events in one append, each under its own metadata and with its
+        own idempotency record (commands/ports.py: PendingWrite); each command's position."""
+        stored, ends = to_stored_batch(self.app, writes)
+        try:
+            ids = self._append_batch(stored, ends, [w.claim for w in writes])
+        except (IntegrityError, psycopg.IntegrityError) as exc:
+            self._unconfirm([a.id for a in aggregates])
+            raise ConcurrencyConflict(
+                "another command changed the same data at the same time", cause=str(exc)
+            ) from exc
+        now = time.monotonic()
+        for aggregate in aggregates:
+            self._cache(aggregate, now)
+        take_snapshots(self.app, writes)
+        return positions(ids, ends, self.head)
+
+    def _append_batch(
+        self, stored: list[StoredEvent], ends: list[int], claims: list[Any]
+    ) -> list[int]:
+        """One statement when at most the last command carries an idempotency record (its
+        position is the batch's largest id). Several records: the same statement without
+        them, then one insert of all records at their own positions, in one transaction
+        (the recorder's append takes one record; a list of them is being added there)."""
+        keyed = [(end, claim) for end, claim in zip(ends, claims, strict=True) if claim]
+        if not keyed or (len(keyed) == 1 and keyed[0][0] == len(stored)):
+            kwargs = {"idempotency": keyed[0][1]} if keyed else {}
+            return list(self.recorder.insert_events(stored, **kwargs) or [])
+        table = log_schema.qualified(self.recorder.datastore.schema, log_schema.IDEMPOTENCY_TABLE)
+        with self.recorder.datastore.get_connection() as conn, conn.transaction():
+            ids = self.recorder.append(conn, stored, None, commits=False)
+            conn.execute(
+                SQL(
+                    "INSERT INTO {} (scope, key, fingerprint, result, position)"
+                    " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[],"
+                    " %s::bigint[])"
+                ).format(table),
+                (
+                    [c.scope for _, c in keyed],
+                    [c.key for _, c in keyed],
+                    [c.fingerprint for _, c in keyed],
+                    [c.result for _, c in keyed],
+                    [ids[end - 1] for end, _ in keyed],
+                ),
+            )
+        return ids
 
     def find_result(self, scope: str, key: str) -> StoredClaim | None:
         return self.recorder.select_claim(scope, key)
