@@ -12,12 +12,10 @@ PendingWrite). Each caller gets its own result and position, or its own error.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
@@ -41,6 +39,8 @@ class Ticket:
     done: bool = False
     twin: bool = False
     """A command with the same idempotency key was in an earlier batch: replay first."""
+    wake: threading.Event = field(default_factory=threading.Event)
+    """Set when the ticket is done, or when its caller is handed the lead."""
 
     @property
     def claim_key(self) -> tuple[str, str] | None:
@@ -50,55 +50,72 @@ class Ticket:
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:
         self.result, self.error, self.done = result, error, True
+        self.wake.set()
 
 
 class Queue:
-    """Striped locks over contended keys, and the commands waiting for them.
+    """Who holds which contended keys (as stripes: a key maps to one of a fixed number), and
+    the commands waiting for them.
 
-    A caller enqueues its ticket, then takes its stripes (in stripe order, so no two callers
-    wait for each other in a circle). If its ticket was run meanwhile by the holder before
-    it, it returns; otherwise it leads: it takes every queued ticket whose stripes it holds."""
+    A caller whose stripes are free takes them and leads; otherwise it queues and sleeps until
+    a leader has run its command, or hands it the lead. A leader runs every queued command
+    whose stripes it holds; when it lets go, the oldest waiting commands whose stripes are
+    now free are handed the lead. Each waiting thread is woken once (no convoy through a lock
+    that every finished caller would have to pass in turn)."""
 
     def __init__(self, stripes: int = 1024) -> None:
-        self._locks = [threading.Lock() for _ in range(stripes)]
+        self._count = stripes
+        self._busy: set[int] = set()
         self._queued: list[Ticket] = []
         self._mutex = threading.Lock()
 
     def stripes(self, keys: Sequence[str]) -> frozenset[int]:
-        return frozenset(hash(key) % len(self._locks) for key in keys)
-
-    @contextmanager
-    def hold(self, stripes: frozenset[int]) -> Iterator[None]:
-        with contextlib.ExitStack() as stack:
-            for stripe in sorted(stripes):
-                stack.enter_context(self._locks[stripe])
-            yield
+        return frozenset(hash(key) % self._count for key in keys)
 
     def run(self, ticket: Ticket, lead: Callable[[Callable[[], list[Ticket]]], None]) -> None:
         """Return once `ticket` is done: by another leader, or by `lead`, which is given a
         function that takes the waiting tickets this caller may run (its own first)."""
         with self._mutex:
-            self._queued.append(ticket)
-        with self.hold(ticket.stripes):
+            leading = not ticket.stripes & self._busy
+            if leading:
+                self._busy |= ticket.stripes
+            else:
+                self._queued.append(ticket)
+        if not leading:
+            ticket.wake.wait()
             if ticket.done:
                 return
-            lead(lambda: self._take(ticket))
-        assert ticket.done
+        taken: list[Ticket] = [ticket]
+        first = [True]
+
+        def take() -> list[Ticket]:
+            more = self._take(ticket)
+            taken.extend(more)
+            if first[0]:
+                first[0] = False
+                return [ticket, *more]
+            return more
+
+        try:
+            lead(take)
+        finally:
+            self._release(ticket.stripes)
+            for left in taken:  # a leader that failed to finish them must not strand them
+                if not left.done:
+                    left.finish(error=RuntimeError("the command was not run"))
 
     def _take(self, leader: Ticket) -> list[Ticket]:
         """Queued tickets whose stripes the leader holds, oldest first, one per idempotency
         key (a twin waits for the next batch, which replays it)."""
         taken: list[Ticket] = []
         keys: set[tuple[str, str]] = set()
+        if leader.claim_key is not None:
+            keys.add(leader.claim_key)
         with self._mutex:
             for ticket in list(self._queued):
-                if len(taken) == MAX_BATCH:
+                if len(taken) == MAX_BATCH - 1:
                     break
-                if (
-                    ticket.done
-                    or not ticket.stripes <= leader.stripes
-                    or ticket.ctx.store is not leader.ctx.store
-                ):
+                if not ticket.stripes <= leader.stripes or ticket.ctx.store is not leader.ctx.store:
                     continue
                 key = ticket.claim_key
                 if key is not None and key in keys:
@@ -108,11 +125,17 @@ class Queue:
                     keys.add(key)
                 self._queued.remove(ticket)
                 taken.append(ticket)
-        if leader in self._queued:  # past MAX_BATCH, or a twin: the leader goes first
-            with self._mutex:
-                self._queued.remove(leader)
-            taken.insert(0, leader)
         return taken
+
+    def _release(self, stripes: frozenset[int]) -> None:
+        """Let go of `stripes`; hand the lead to the oldest waiters whose stripes are free."""
+        with self._mutex:
+            self._busy -= stripes
+            for ticket in list(self._queued):
+                if not ticket.stripes & self._busy:
+                    self._busy |= ticket.stripes
+                    self._queued.remove(ticket)
+                    ticket.wake.set()
 
 
 class Batch:
