@@ -203,11 +203,7 @@ class EventStore:
     # another process); the conflict then marks the aggregates unconfirmed, and the retry
     # brings them up to date with one query.
     def get(self, aggregate_id: UUID, *, version: int | None = None) -> Any:
-        if version is None:
-            found = self.get_many([aggregate_id])
-            if aggregate_id not in found:
-                raise NotFound(f"{aggregate_id} not found")
-            return found[aggregate_id]
+        """The aggregate as stored now (the library's cached load, brought up to date)."""
         try:
             return self.app.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
