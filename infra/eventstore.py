@@ -48,6 +48,11 @@ from when the store last confirmed it (loaded it, brought it up to date, or acce
 save of it). Staleness of an aggregate a command writes is caught by the append's version
 check anyway; this bounds it for aggregates a command only reads (a product's price, changed
 by another process)."""
+SUSPECT_SECONDS = 5.0
+"""How long an aggregate whose cached copy failed an append stays distrusted: each command
+brings it up to date first (one query) rather than failing the append again. Aggregates
+that other processes write too (a SKU ordered through every API worker) settle there; in a
+single process nothing is ever suspect."""
 
 _event_meta: ContextVar[Mapping[str, str] | None] = ContextVar("event_meta", default=None)
 
@@ -194,6 +199,7 @@ class EventStore:
         self.audit = AuditReads(recorder.datastore, recorder._table)
         self.trust_seconds = trust_seconds
         self._confirmed: dict[UUID, float] = {}
+        self._suspect: dict[UUID, float] = {}
         self._cache_lock = threading.Lock()
 
     # -- write side -------------------------------------------------------------------
@@ -229,7 +235,9 @@ class EventStore:
                     continue
                 self._confirm(aggregate_id, now)
                 continue
-            if self._confirmed.get(aggregate_id, -1.0) >= trusted_since:
+            if self._confirmed.get(aggregate_id, -1.0) >= trusted_since and (
+                not self._suspect or self._suspect.get(aggregate_id, 0.0) < now
+            ):
                 found[aggregate_id] = copy.deepcopy(cached)
             else:
                 unconfirmed[aggregate_id] = cached
@@ -269,8 +277,14 @@ class EventStore:
                 self._confirm(aggregate.id, now)
 
     def _unconfirm(self, aggregate_ids: Sequence[UUID]) -> None:
+        """A save of these failed: bring them up to date before the next command uses them,
+        and keep doing so for a while (another process writes them too)."""
+        until = time.monotonic() + SUSPECT_SECONDS
+        if len(self._suspect) > AGGREGATE_CACHE:
+            self._suspect.clear()
         for aggregate_id in aggregate_ids:
             self._confirmed.pop(aggregate_id, None)
+            self._suspect[aggregate_id] = until
 
     def exists(self, aggregate_id: UUID) -> bool:
         return bool(self.recorder.select_events(aggregate_id, limit=1))
