@@ -102,6 +102,24 @@ def test_a_stock_item_changed_by_another_process_is_caught_and_refreshed(
         assert (item.reserved, item.available, len(item.reservations)) == (4, 1, 4)
 
 
+def test_an_item_caught_stale_is_brought_up_to_date_before_use_for_a_while(
+    stores: tuple[Counted, Counted],
+) -> None:
+    a, b = stores
+    create_product(a, "BUSY", 700, 9)
+    place(a, "BUSY", 700)
+    place(b, "BUSY", 700)
+    place(a, "BUSY", 700)  # caught stale once: now suspect
+    assert a.conflicts == 1
+
+    for _ in range(3):  # the other process keeps writing it
+        place(b, "BUSY", 700)
+        place(a, "BUSY", 700)
+
+    assert a.conflicts == 1  # each of a's orders read the item's new events first
+    assert a.get(InventoryItem.create_id("BUSY")).reserved == 9
+
+
 def test_a_price_changed_by_another_process_is_seen_after_the_trust_window(
     stores: tuple[Counted, Counted],
 ) -> None:
