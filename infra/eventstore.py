@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
@@ -105,6 +105,12 @@ class TillrollApplication(Application[UUID]):
     name = APPLICATION_NAME
     snapshotting_intervals = {InventoryItem: SNAPSHOT_EVERY}
 
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        # The library reloads the aggregate from the store up to the snapshot's version (a
+        # query of up to SNAPSHOT_EVERY events, all decoded: 14 % of a place-order's CPU in
+        # a profile); the aggregate just saved is a state at least that recent.
+        take_snapshots(self, processing_event.events, processing_event.aggregates)
+
     def construct_transcoder(self) -> Transcoder:
         transcoder = MetadataTranscoder()
         self.register_transcodings(transcoder)
@@ -161,15 +167,21 @@ def positions(ids: Sequence[int], ends: Sequence[int], head: Any) -> list[int]:
     return out
 
 
-def take_snapshots(app: Application[UUID], writes: Sequence[Any]) -> None:
-    """What the library's save does after recording: a snapshot of every aggregate that
-    reached a multiple of its interval (stock items, every 100th event)."""
+def take_snapshots(
+    app: Application[UUID], events: Sequence[Any], aggregates: Mapping[UUID, Any]
+) -> None:
+    """A snapshot of every saved aggregate one of whose new events is a multiple of its
+    interval (stock items: every 100th event), taken from the aggregate as saved."""
     intervals = app.snapshotting_intervals or {}
-    for write in writes:
-        for event in write.events:
-            for cls, interval in intervals.items():
-                if isinstance(event, cls.Event) and event.originator_version % interval == 0:
-                    app.take_snapshot(event.originator_id, version=event.originator_version)
+    taken: set[UUID] = set()
+    for event in events:
+        aggregate = aggregates.get(event.originator_id)
+        interval = intervals.get(type(aggregate))
+        if interval and event.originator_version % interval == 0 and aggregate.id not in taken:
+            taken.add(aggregate.id)
+            snapshot_class = getattr(type(aggregate), "Snapshot", app.snapshot_class)
+            assert app.snapshots is not None and snapshot_class is not None
+            app.snapshots.put([snapshot_class.take(aggregate)])
 
 
 class EventStore:
@@ -323,7 +335,9 @@ class EventStore:
         now = time.monotonic()
         for aggregate in aggregates:
             self._cache(aggregate, now)
-        take_snapshots(self.app, writes)
+        take_snapshots(
+            self.app, [e for w in writes for e in w.events], {a.id: a for a in aggregates}
+        )
         return positions(ids, ends, self.head)
 
     def _append_batch(

@@ -124,7 +124,9 @@ class MemoryEventStore:
             raise ConcurrencyConflict(
                 "another command changed the same data at the same time", cause=str(exc)
             ) from exc
-        take_snapshots(self.app, writes)
+        take_snapshots(
+            self.app, [e for w in writes for e in w.events], {a.id: a for a in aggregates}
+        )
         return positions(ids, ends, self.head)
 
     def find_result(self, scope: str, key: str) -> StoredClaim | None:
