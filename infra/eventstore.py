@@ -8,8 +8,6 @@ EventLog) and the audit queries (queries/audit.py: AuditLog), each through its o
 
 from __future__ import annotations
 
-import copy
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,24 +34,13 @@ from tillroll.infra.eventlog import schema as log_schema
 from tillroll.infra.eventlog.audit_reads import AuditReads, Row
 from tillroll.infra.eventlog.chain import GENESIS, link
 from tillroll.infra.eventlog.recorder import LogPage, StoredClaim, TillrollRecorder
+from tillroll.infra.trusted_cache import TRUST_SECONDS, TrustedCache
 
 APPLICATION_NAME = "Tillroll"
 EVENTS_TABLE = "tillroll_events"
 META_KEY = "__meta__"
 SNAPSHOT_EVERY = 100
 AGGREGATE_CACHE = 10_000
-TRUST_SECONDS = 1.0
-"""How long a cached aggregate is used without asking the store for newer events, counted
-from when the store last confirmed it (loaded it, brought it up to date, or accepted our
-save of it). Staleness of an aggregate a command writes is caught by the append's version
-check anyway; this bounds it for aggregates a command only reads (a product's price, changed
-by another process)."""
-SUSPECT_SECONDS = 5.0
-"""How long an aggregate whose cached copy failed an append stays distrusted: each command
-brings it up to date first (one query) rather than failing the append again. Aggregates
-that other processes write too (a SKU ordered through every API worker) settle there; in a
-single process nothing is ever suspect."""
-
 _event_meta: ContextVar[Mapping[str, str] | None] = ContextVar("event_meta", default=None)
 
 
@@ -209,17 +196,11 @@ class EventStore:
         self.transcoder: MetadataTranscoder = self.app.mapper.transcoder  # type: ignore[assignment]
         self.channel = recorder.channel_name
         self.audit = AuditReads(recorder.datastore, recorder._table)
-        self.trust_seconds = trust_seconds
-        self._confirmed: dict[UUID, float] = {}
-        self._suspect: dict[UUID, float] = {}
-        self._cache_lock = threading.Lock()
+        self.cache = TrustedCache(self.app, self.recorder, trust_seconds)
 
     # -- write side -------------------------------------------------------------------
-    # Commands trust the in-process cache: a warm command reads nothing and appends once
-    # (docs/EVENT-LOG.md, round trips). The append's version check (the primary key on
-    # stream and version) catches a copy that went stale behind our back (a write by
-    # another process); the conflict then marks the aggregates unconfirmed, and the retry
-    # brings them up to date with one query.
+    # Commands load through the trusted cache (infra/trusted_cache.py): a warm command reads
+    # nothing and appends once; a failed append distrusts what it saved.
     def get(self, aggregate_id: UUID, *, version: int | None = None) -> Any:
         """The aggregate as stored now (the library's cached load, brought up to date)."""
         try:
@@ -228,75 +209,16 @@ class EventStore:
             raise NotFound(f"{aggregate_id} not found") from None
 
     def get_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
-        """Private copies of several aggregates (those that exist): cached ones confirmed
-        within TRUST_SECONDS as they are (no query), older cached ones brought up to date
-        with one query for all their new events, the others loaded (snapshot + events
-        since) and cached."""
-        repository = self.app.repository
-        now = time.monotonic()
-        trusted_since = now - self.trust_seconds
-        found: dict[UUID, Any] = {}
-        unconfirmed: dict[UUID, Any] = {}
-        for aggregate_id in dict.fromkeys(aggregate_ids):
-            try:
-                cached = repository.cache.get(aggregate_id)
-            except KeyError:
-                try:
-                    found[aggregate_id] = repository.get(aggregate_id)
-                except AggregateNotFoundError:
-                    continue
-                self._confirm(aggregate_id, now)
-                continue
-            if self._confirmed.get(aggregate_id, -1.0) >= trusted_since and (
-                not self._suspect or self._suspect.get(aggregate_id, 0.0) < now
-            ):
-                found[aggregate_id] = copy.deepcopy(cached)
-            else:
-                unconfirmed[aggregate_id] = cached
-        if unconfirmed:
-            newer = self.recorder.select_events_after(
-                [(i, aggregate.version) for i, aggregate in unconfirmed.items()]
-            )
-            for aggregate_id, aggregate in unconfirmed.items():
-                current = copy.deepcopy(aggregate)
-                events = newer.get(aggregate_id)
-                if not events:
-                    self._confirm(aggregate_id, now)
-                    found[aggregate_id] = current
-                    continue
-                for stored in events:
-                    current = self.app.mapper.to_domain_event(stored).mutate(current)
-                self._cache(current, now)  # the cache keeps this one, the caller a copy
-                found[aggregate_id] = copy.deepcopy(current)
-        return found
+        """Private copies of several aggregates (those that exist), from the trusted cache."""
+        return self.cache.get_many(aggregate_ids)
 
-    def _confirm(self, aggregate_id: UUID, now: float) -> None:
-        if len(self._confirmed) > 2 * AGGREGATE_CACHE:  # bounded: forgetting costs a query
-            self._confirmed.clear()
-        self._confirmed[aggregate_id] = now
+    @property
+    def trust_seconds(self) -> float:
+        return self.cache.trust_seconds
 
-    def _cache(self, aggregate: Any, now: float) -> None:
-        """Keep `aggregate` (no pending events) as the cached copy, unless a newer one is
-        there already (a slower thread finishing after a faster one)."""
-        cache = self.app.repository.cache
-        with self._cache_lock:
-            try:
-                cached = cache.get(aggregate.id)
-            except KeyError:
-                cached = None
-            if cached is None or cached.version <= aggregate.version:
-                cache.put(aggregate.id, aggregate)
-                self._confirm(aggregate.id, now)
-
-    def _unconfirm(self, aggregate_ids: Sequence[UUID]) -> None:
-        """A save of these failed: bring them up to date before the next command uses them,
-        and keep doing so for a while (another process writes them too)."""
-        until = time.monotonic() + SUSPECT_SECONDS
-        if len(self._suspect) > AGGREGATE_CACHE:
-            self._suspect.clear()
-        for aggregate_id in aggregate_ids:
-            self._confirmed.pop(aggregate_id, None)
-            self._suspect[aggregate_id] = until
+    @trust_seconds.setter
+    def trust_seconds(self, seconds: float) -> None:
+        self.cache.trust_seconds = seconds
 
     def exists(self, aggregate_id: UUID) -> bool:
         return bool(self.recorder.select_events(aggregate_id, limit=1))
@@ -309,7 +231,7 @@ class EventStore:
             kwargs = {"idempotency": claim} if claim is not None else {}
             recordings = self.app.save(*aggregates, **kwargs)
         except IntegrityError as exc:
-            self._unconfirm([a.id for a in aggregates])
+            self.cache.distrust([a.id for a in aggregates])
             raise ConcurrencyConflict(
                 "another command changed the same data at the same time", cause=str(exc)
             ) from exc
@@ -317,7 +239,7 @@ class EventStore:
             _event_meta.reset(token)
         now = time.monotonic()
         for aggregate in aggregates:  # saved as they are: the next load starts from here
-            self._cache(aggregate, now)
+            self.cache.keep(aggregate, now)
         ids = [r.notification.id for r in recordings]
         return max(ids) if ids else self.head()
 
@@ -328,13 +250,13 @@ class EventStore:
         try:
             ids = self._append_batch(stored, ends, [w.claim for w in writes])
         except (IntegrityError, psycopg.IntegrityError) as exc:
-            self._unconfirm([a.id for a in aggregates])
+            self.cache.distrust([a.id for a in aggregates])
             raise ConcurrencyConflict(
                 "another command changed the same data at the same time", cause=str(exc)
             ) from exc
         now = time.monotonic()
         for aggregate in aggregates:
-            self._cache(aggregate, now)
+            self.cache.keep(aggregate, now)
         take_snapshots(
             self.app, [e for w in writes for e in w.events], {a.id: a for a in aggregates}
         )
