@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import msgspec
+from tillroll.aggregates.errors import NotFound
 from tillroll.commands.ports import EventStorePort, IdempotencyClaim, Mailer
 
 R = TypeVar("R", bound=msgspec.Struct)
@@ -52,7 +53,11 @@ class CommandContext:
         }
 
     def load(self, aggregate_id: UUID) -> Any:
-        return self.store.get(aggregate_id)
+        """One aggregate, as load_many gives it (from the cache when warm)."""
+        found = self.store.get_many([aggregate_id])
+        if aggregate_id not in found:
+            raise NotFound(f"{aggregate_id} not found")
+        return found[aggregate_id]
 
     def load_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
         """Several aggregates in one go (one query when they are cached); missing ones are

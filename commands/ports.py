@@ -19,6 +19,15 @@ class IdempotencyClaim(msgspec.Struct, frozen=True):
     result: bytes
 
 
+class PendingWrite(NamedTuple):
+    """One command's share of a batched append: its new events (in order), who caused them
+    and its idempotency record. Each command's events are stored under its own metadata."""
+
+    events: Sequence[Any]
+    meta: Mapping[str, str]
+    claim: IdempotencyClaim | None
+
+
 class StoredResult(NamedTuple):
     fingerprint: str
     result: bytes
@@ -36,6 +45,12 @@ class EventStorePort(Protocol):
     def save(
         self, *aggregates: Any, meta: Mapping[str, str], claim: IdempotencyClaim | None = None
     ) -> int: ...
+
+    def save_batch(self, writes: Sequence[PendingWrite], aggregates: Sequence[Any]) -> list[int]:
+        """Append several commands' events in one transaction (all or none; a stale version
+        or a claimed key fails them all with ConcurrencyConflict) and return each command's
+        position. `aggregates` are their final states, events collected (for the cache)."""
+        ...
 
     def find_result(self, scope: str, key: str) -> StoredResult | None: ...
 

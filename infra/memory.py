@@ -16,7 +16,12 @@ from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Store
 from eventsourcing.popo import POPOApplicationRecorder
 from tillroll.aggregates.errors import ConcurrencyConflict, NotFound
 from tillroll.infra.eventlog.recorder import StoredClaim
-from tillroll.infra.eventstore import TillrollApplication
+from tillroll.infra.eventstore import (
+    TillrollApplication,
+    positions,
+    take_snapshots,
+    to_stored_batch,
+)
 
 
 class MemoryRecorder(POPOApplicationRecorder):
@@ -30,24 +35,36 @@ class MemoryRecorder(POPOApplicationRecorder):
 
     def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events)
-        claim = kwargs.get("idempotency")  # a commands.ports.IdempotencyClaim
-        if claim is not None and (claim.scope, claim.key) in self._claims:
-            raise IntegrityError(f"idempotency key {claim.key!r} is already claimed")
+        claims = _claims(kwargs.get("idempotency"), len(stored_events))
+        keys = [(claim.scope, claim.key) for claim, _ in claims]
+        if any(key in self._claims for key in keys) or len(set(keys)) < len(keys):
+            raise IntegrityError("an idempotency key is already claimed")
 
     def _update_table(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._update_table(stored_events)
-        claim = kwargs.get("idempotency")
-        if claim is not None and ids:
-            self._claims[claim.scope, claim.key] = StoredClaim(
-                claim.fingerprint, claim.result, max(ids)
-            )
+        if ids:
+            for claim, end in _claims(kwargs.get("idempotency"), len(stored_events)):
+                position = max(ids[:end]) if end else max(ids)
+                self._claims[claim.scope, claim.key] = StoredClaim(
+                    claim.fingerprint, claim.result, position
+                )
         return ids
 
     def select_claim(self, scope: str, key: str) -> StoredClaim | None:
         with self._database_lock:
             return self._claims.get((scope, key))
+
+
+def _claims(idempotency: Any, count: int) -> list[tuple[Any, int]]:
+    """Idempotency records and where their command's events end: one record (for all the
+    events), or a list of (record, end) pairs from a batched append."""
+    if idempotency is None:
+        return []
+    if isinstance(idempotency, list):
+        return list(idempotency)
+    return [(idempotency, count)]
 
 
 class MemoryApplication(TillrollApplication):
@@ -95,6 +112,22 @@ class MemoryEventStore:
             ) from exc
         ids = [r.notification.id for r in recordings]
         return max(ids) if ids else self.head()
+
+    def save_batch(self, writes: Sequence[Any], aggregates: Sequence[Any]) -> list[int]:
+        """Several commands' events in one atomic insert, each command's idempotency record
+        at its own position (commands/ports.py: PendingWrite)."""
+        stored, ends = to_stored_batch(self.app, writes)
+        claims = [(w.claim, end) for w, end in zip(writes, ends, strict=True) if w.claim]
+        try:
+            ids = self.recorder.insert_events(stored, idempotency=claims) or []
+        except IntegrityError as exc:
+            raise ConcurrencyConflict(
+                "another command changed the same data at the same time", cause=str(exc)
+            ) from exc
+        take_snapshots(
+            self.app, [e for w in writes for e in w.events], {a.id: a for a in aggregates}
+        )
+        return positions(ids, ends, self.head)
 
     def find_result(self, scope: str, key: str) -> StoredClaim | None:
         return self.recorder.select_claim(scope, key)
