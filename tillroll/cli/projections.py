@@ -118,19 +118,19 @@ def _status_table(runtime: Runtime, as_json: bool) -> None:
         return
     print(f"log head: {runtime.store.head()}")
     print(
-        f"{'name':<17} {'ver':>3} {'build':>5} {'target':<6} {'state':<12} {'position':>9}"
+        f"{'name':<19} {'ver':>3} {'build':>5} {'target':<8} {'state':<12} {'position':>9}"
         f" {'lag':>7} {'lag s':>7} {'ev/s':>9}"
     )
     for r in rows:
         rate = f"{r.events_per_second:,.0f}" if r.events_per_second else "-"
         print(
-            f"{r.name:<17} {r.version:>3} {r.build:>5} {r.target:<6} {r.state:<12}"
+            f"{r.name:<19} {r.version:>3} {r.build:>5} {r.target:<8} {r.state:<12}"
             f" {r.position:>9} {r.lag_events:>7} {r.lag_seconds:>7.1f} {rate:>9}"
         )
         if r.rebuild is not None:
-            print(f"{'':<17} rebuilding into build {r.rebuild.build}: at {r.rebuild.position}")
+            print(f"{'':<19} rebuilding into build {r.rebuild.build}: at {r.rebuild.position}")
         if r.last_error:
-            print(f"{'':<17} stopped at position {r.error_position}: {r.last_error}")
+            print(f"{'':<19} stopped at position {r.error_position}: {r.last_error}")
 
 
 def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
