@@ -88,6 +88,14 @@ class MetadataTranscoder(JSONTranscoder):
         return super().decode(data)
 
 
+def load(app: Application[UUID], aggregate_id: UUID, version: int | None = None) -> Any:
+    """An aggregate through the application's repository; a missing one is NotFound."""
+    try:
+        return app.repository.get(aggregate_id, version=version)
+    except AggregateNotFoundError:
+        raise NotFound(f"{aggregate_id} not found") from None
+
+
 class TillrollApplication(Application[UUID]):
     name = APPLICATION_NAME
     snapshotting_intervals = {InventoryItem: SNAPSHOT_EVERY}
@@ -203,10 +211,7 @@ class EventStore:
     # nothing and appends once; a failed append distrusts what it saved.
     def get(self, aggregate_id: UUID, *, version: int | None = None) -> Any:
         """The aggregate as stored now (the library's cached load, brought up to date)."""
-        try:
-            return self.app.repository.get(aggregate_id, version=version)
-        except AggregateNotFoundError:
-            raise NotFound(f"{aggregate_id} not found") from None
+        return load(self.app, aggregate_id, version)
 
     def get_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
         """Private copies of several aggregates (those that exist), from the trusted cache."""

@@ -14,10 +14,11 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
-from tillroll.aggregates.errors import ConcurrencyConflict, NotFound
+from tillroll.aggregates.errors import ConcurrencyConflict
 from tillroll.infra.eventlog.recorder import StoredClaim
 from tillroll.infra.eventstore import (
     TillrollApplication,
+    load,
     positions,
     take_snapshots,
     to_stored_batch,
@@ -83,10 +84,7 @@ class MemoryEventStore:
         self.recorder = recorder
 
     def get(self, aggregate_id: UUID, *, version: int | None = None) -> Any:
-        try:
-            return self.app.repository.get(aggregate_id, version=version)
-        except AggregateNotFoundError:
-            raise NotFound(f"{aggregate_id} not found") from None
+        return load(self.app, aggregate_id, version)
 
     def get_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
         found: dict[UUID, Any] = {}
