@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 from typing import Any
 
 from tillroll.infra.settings import Settings
 from tillroll.projections.engine.model import RedisProjection, SqlProjection
+from tillroll.projections.engine.status import collect_status
 
 from tillroll.bootstrap import Runtime
 
@@ -52,3 +55,16 @@ def clean_rebuild(settings: Settings) -> dict[str, Any]:
         return dump(rt)
     finally:
         rt.close()
+
+
+def status_when(
+    runner: Any, done: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+) -> dict[str, Any]:
+    """Every read model's status row by name, polled until `done(rows)` holds or `timeout`
+    seconds pass (the caller asserts on what it gets)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = {row.name: row for row in collect_status(runner)}
+        if done(rows) or time.monotonic() >= deadline:
+            return rows
+        time.sleep(0.05)

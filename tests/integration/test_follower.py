@@ -66,10 +66,8 @@ def reaction() -> RecordingReaction:
     return RecordingReaction()
 
 
-@pytest.fixture
-def runner(runtime: Runtime, reaction: RecordingReaction) -> Iterator[ProjectionRunner]:
-    """The runtime's engine again, this time with a reaction (as the composition root will
-    build it)."""
+def engine_with(runtime: Runtime, reaction: RecordingReaction) -> ProjectionRunner:
+    """The runtime's read models and one reaction, set up (the reaction's row at the head)."""
     engine = ProjectionRunner(
         runtime.store,
         runtime.read_pool,
@@ -79,6 +77,14 @@ def runner(runtime: Runtime, reaction: RecordingReaction) -> Iterator[Projection
         prefix=runtime.settings.redis_prefix,
     )
     engine.setup()
+    return engine
+
+
+@pytest.fixture
+def runner(runtime: Runtime, reaction: RecordingReaction) -> Iterator[ProjectionRunner]:
+    """The runtime's engine again, this time with a reaction (as the composition root will
+    build it)."""
+    engine = engine_with(runtime, reaction)
     yield engine
     engine.stop()
 
@@ -121,15 +127,7 @@ def test_a_new_reaction_starts_at_the_head_and_sees_each_later_event_once_in_ord
     runtime: Runtime, reaction: RecordingReaction
 ) -> None:
     create_product(runtime.store, "OLD", 100, 0)  # before the reaction existed: not replayed
-    engine = ProjectionRunner(
-        runtime.store,
-        runtime.read_pool,
-        runtime.redis,
-        PROJECTIONS,
-        reactions=[reaction],
-        prefix=runtime.settings.redis_prefix,
-    )
-    engine.setup()
+    engine = engine_with(runtime, reaction)
     expected = [create_product(runtime.store, f"NEW-{i}", 100, 0) for i in range(6)]
     engine.start()
     try:

@@ -16,14 +16,13 @@ import pytest
 from tillroll.aggregates.errors import DomainError
 from tillroll.infra.settings import Settings
 from tillroll.projections.engine.catalogue import BUILDING, LIVE
-from tillroll.projections.engine.status import collect_status
 from tillroll.projections.engine.verify import verify
 from tillroll.projections.product_search import ProductSearch
 from tillroll.queries import catalog as catalog_q
 from tillroll.queries.read_side import ReadSide
 
 from tests.conftest import child_env
-from tests.integration.readmodels import clean_rebuild, dump
+from tests.integration.readmodels import clean_rebuild, dump, status_when
 from tests.integration.workload import create_product, order, shop
 from tillroll.bootstrap import Runtime
 
@@ -148,12 +147,12 @@ def test_a_poison_event_stops_its_projection_only_and_retry_resumes_it(
     head = runtime.store.head()
     runtime.runner.start()
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            rows = {row.name: row for row in collect_status(runtime.runner)}
-            if rows["product_search"].state == "failed" and rows["product_cards"].lag_events == 0:
-                break
-            time.sleep(0.05)
+        rows = status_when(
+            runtime.runner,
+            lambda rows: (
+                rows["product_search"].state == "failed" and rows["product_cards"].lag_events == 0
+            ),
+        )
         failed = rows["product_search"]
         assert failed.state == "failed"
         assert failed.error_position == poison_position
@@ -163,12 +162,9 @@ def test_a_poison_event_stops_its_projection_only_and_retry_resumes_it(
 
         monkeypatch.setattr(ProductSearch, "on_created", original)  # the fix is deployed
         runtime.runner.retry("product_search")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            row = next(r for r in collect_status(runtime.runner) if r.name == "product_search")
-            if row.position == head:
-                break
-            time.sleep(0.05)
+        row = status_when(runtime.runner, lambda rows: rows["product_search"].position == head)[
+            "product_search"
+        ]
         assert row.state == "running" and row.last_error is None
     finally:
         runtime.runner.stop()

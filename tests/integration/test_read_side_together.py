@@ -4,14 +4,13 @@ while the others commit the same page."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
-from tillroll.projections.engine.status import collect_status
 from tillroll.projections.engine.verify import verify
 from tillroll.projections.product_search import ProductSearch
 
+from tests.integration.readmodels import status_when
 from tests.integration.workload import create_product
 from tillroll.bootstrap import Runtime
 
@@ -33,13 +32,14 @@ def test_a_statement_the_database_refuses_stops_only_its_read_model_at_its_event
     head = runtime.store.head()
     runtime.runner.start()  # one page holds all of it: the whole batch is refused first
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            rows = {row.name: row for row in collect_status(runtime.runner)}
-            failed = rows["product_search"]
-            if failed.error_position == refused_at and rows["price_history"].lag_events == 0:
-                break
-            time.sleep(0.05)
+        rows = status_when(
+            runtime.runner,
+            lambda rows: (
+                rows["product_search"].error_position == refused_at
+                and rows["price_history"].lag_events == 0
+            ),
+        )
+        failed = rows["product_search"]
         assert failed.state == "failed"
         assert failed.error_position == refused_at  # the event, not just its batch
         assert "division by zero" in (failed.last_error or "")
@@ -49,12 +49,9 @@ def test_a_statement_the_database_refuses_stops_only_its_read_model_at_its_event
 
         monkeypatch.setattr(ProductSearch, "on_created", original)  # the fix is deployed
         runtime.runner.retry("product_search")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            row = next(r for r in collect_status(runtime.runner) if r.name == "product_search")
-            if row.position == head:
-                break
-            time.sleep(0.05)
+        row = status_when(runtime.runner, lambda rows: rows["product_search"].position == head)[
+            "product_search"
+        ]
         assert row.state == "running" and row.last_error is None
     finally:
         runtime.runner.stop()
