@@ -25,6 +25,7 @@ from tillroll.api.inventory import InventoryController
 from tillroll.api.ops import MetricsController, OpsController
 from tillroll.api.orders import OrdersController
 from tillroll.api.requests import strict_body
+from tillroll.api.security_headers import security_headers
 from tillroll.queries.read_side import ReadSide
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def create_app(parts: AppParts) -> Litestar:
         before_request=strict_body,
         # Same metric names as Litestar's PrometheusMiddleware, a fraction of its cost.
         middleware=[HttpMetrics("tillroll").middleware],
+        before_send=[security_headers],
         on_app_init=[auth.on_app_init],
         lifespan=[async_redis_lifespan, *parts.lifespan],
         state=State({"jwt_auth": auth}),

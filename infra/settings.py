@@ -33,6 +33,21 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
 
 
+MIN_SECRET_BYTES = 32
+"""HS256 keys shorter than the hash output (32 bytes) can be brute-forced offline from one
+token (RFC 7518 section 3.2 requires at least this)."""
+
+
+def _secret(value: str | None) -> str | None:
+    if value is not None and len(value.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(
+            f"TILLROLL_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes "
+            f"(got {len(value.encode())}); e.g. `python -c 'import secrets; "
+            "print(secrets.token_hex(32))'`"
+        )
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str | None = None
@@ -73,7 +88,7 @@ class Settings:
             redis_url=env.get("TILLROLL_REDIS_URL") or None,
             data_dir=Path(env.get("TILLROLL_DATA_DIR") or ".tillroll"),
             demo=_flag(env.get("TILLROLL_DEMO"), None),
-            jwt_secret=env.get("TILLROLL_JWT_SECRET") or None,
+            jwt_secret=_secret(env.get("TILLROLL_JWT_SECRET") or None),
             jwt_ttl_seconds=_int(env, "TILLROLL_JWT_TTL", 3600),
             host=env.get("TILLROLL_HOST") or "127.0.0.1",
             port=_int(env, "TILLROLL_PORT", 8000),

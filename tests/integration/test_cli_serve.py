@@ -108,6 +108,9 @@ def test_serve_runs_the_embedded_default_and_ctrl_c_stops_it_cleanly(tmp_path: P
         assert status == 200
         assert "MUG-CLASSIC" in {item["sku"] for item in page["items"]}
         assert _get(f"{base}/schema/openapi.json")[1]["info"]["title"] == "tillroll"
+        with urllib.request.urlopen(f"{base}/health", timeout=10) as response:
+            assert response.headers.get("server") is None  # no software banner
+            assert response.headers["x-content-type-options"] == "nosniff"
         token = _login(base, "staff")
         assert _get(f"{base}/v1/inventory/MUG-CLASSIC", token)[1]["on_hand"] == 40
 

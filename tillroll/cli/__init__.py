@@ -53,6 +53,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             "log_level": settings.log_level.lower(),
             "access_log": False,
             "http": NO_DELAY_HTTP,
+            "server_header": False,  # no software banner for scanners to match
         }
         if args.workers <= 1:
             uvicorn.run(http_app(runtime, run_projections=False), **options)
