@@ -18,6 +18,7 @@ from tillroll.api.audit import AuditController
 from tillroll.api.auth import AuthController, jwt_auth
 from tillroll.api.catalog import CatalogController
 from tillroll.api.categories import CategoriesController
+from tillroll.api.deadline import deadline
 from tillroll.api.errors import exception_handlers
 from tillroll.api.health import HealthController
 from tillroll.api.http_metrics import HttpMetrics
@@ -46,6 +47,8 @@ class AppParts:
     async_redis: Callable[[], Any]
     """Makes an asyncio Redis client; called on the serving event loop, which it binds to."""
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = ()
+    request_deadline: float = 2.0
+    """Seconds before an answer that has not started becomes a 503 (api/deadline.py)."""
 
 
 def create_app(parts: AppParts) -> Litestar:
@@ -91,7 +94,7 @@ def create_app(parts: AppParts) -> Litestar:
         exception_handlers=exception_handlers(),
         before_request=strict_body,
         # Same metric names as Litestar's PrometheusMiddleware, a fraction of its cost.
-        middleware=[HttpMetrics("tillroll").middleware],
+        middleware=[HttpMetrics("tillroll").middleware, deadline(parts.request_deadline)],
         before_send=[security_headers],
         on_app_init=[auth.on_app_init],
         lifespan=[async_redis_lifespan, *parts.lifespan],

@@ -33,6 +33,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value >= 0:
+        raise SettingsError(f"{name} must be 0 or more, got {raw!r}")
+    return value
+
+
 MIN_SECRET_BYTES = 32
 """HS256 keys shorter than the hash output (32 bytes) can be brute-forced offline from one
 token (RFC 7518 section 3.2 requires at least this)."""
@@ -77,8 +90,11 @@ class Settings:
     """Events a projection applies per transaction while following the log."""
     projection_rebuild_batch: int = 5000
     """Events a rebuild reads and applies per transaction."""
-    read_wait_seconds: float = 2.0
-    """How long a read with ?min_position=N waits for its read model."""
+    read_wait_seconds: float = 1.5
+    """How long a read with ?min_position=N waits for its read model (less than the request
+    deadline, so that a read model behind answers as such)."""
+    request_deadline_seconds: float = 2.0
+    """An answer not started by then is a 503 with Retry-After (a stalled database); 0: none."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +117,7 @@ class Settings:
             log_json=bool(_flag(env.get("TILLROLL_LOG_JSON"), False)),
             projection_batch=_int(env, "TILLROLL_PROJECTION_BATCH", 500),
             projection_rebuild_batch=_int(env, "TILLROLL_PROJECTION_REBUILD_BATCH", 5000),
+            request_deadline_seconds=_float(env, "TILLROLL_REQUEST_DEADLINE", 2.0),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -121,6 +138,7 @@ class Settings:
             "TILLROLL_LOG_LEVEL": self.log_level,
             "TILLROLL_PROJECTION_BATCH": str(self.projection_batch),
             "TILLROLL_PROJECTION_REBUILD_BATCH": str(self.projection_rebuild_batch),
+            "TILLROLL_REQUEST_DEADLINE": str(self.request_deadline_seconds),
         }
         if self.demo is not None:
             env["TILLROLL_DEMO"] = "1" if self.demo else "0"

@@ -167,5 +167,6 @@ def http_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litest
             jwt_ttl_seconds=settings.jwt_ttl_seconds,
             async_redis=lambda: async_redis_client(redis_url),
             lifespan=(projections_lifespan,),
+            request_deadline=settings.request_deadline_seconds,
         )
     )
