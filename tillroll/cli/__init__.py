@@ -36,6 +36,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.no_projections:
         settings = replace(settings, run_projections=False)
     runtime = open_runtime(settings)
+    runtime.servers.supervise()  # a dead embedded valkey comes back on its own
     projections: ProjectionProcess | None = None
     try:
         seed_if_asked(runtime)
