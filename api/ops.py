@@ -111,6 +111,9 @@ def projection_metrics(runner: NamedDependency[ProjectionActions]) -> bytes:
     head = Gauge("tillroll_log_head", "Position of the newest event", registry=registry)
     rows = projection_status(runner)
     for row in rows:
+        if row.state == "unavailable":  # its store is down: no numbers rather than wrong ones
+            failed.labels(row.name).set(0)
+            continue
         position.labels(row.name).set(row.position)
         lag.labels(row.name).set(row.lag_events)
         lag_s.labels(row.name).set(row.lag_seconds)

@@ -194,3 +194,25 @@ def test_a_stalled_valkey_answers_503_in_time_and_recovers(
         lambda: shop.get("/v1/products/OUT-2", min_position=placed.json()["position"]), 200
     )
     assert card.json()["available"] == 99
+
+
+def test_metrics_and_ops_status_stay_readable_while_valkey_is_down(
+    shop: Shop, own_servers: EmbeddedServers
+) -> None:
+    shop.product("OUT-3", stock=1)
+    assert own_servers.redis_url
+    for process in _valkey_processes(own_servers.redis_url):
+        process.kill()
+        process.wait(10)
+
+    metrics, took = _timed(lambda: shop.client.get("/metrics"))
+    assert metrics.status_code == 200 and took < DEADLINE + SLACK
+    assert "tillroll_log_head" in metrics.text
+    status = shop.get("/v1/ops/projections", "ops")
+    assert status.status_code == 200, status.text
+    states = {row["name"]: row["state"] for row in status.json()}
+    assert states["product_cards"] == "unavailable"
+    assert states["product_search"] != "unavailable"  # SQL read models still report
+    assert "product_cards" in {row["name"] for row in status.json() if row["last_error"]}
+    ready = shop.client.get("/ready")
+    assert ready.status_code == 503 and ready.json()["redis"]["ok"] is False
