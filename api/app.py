@@ -27,6 +27,7 @@ from tillroll.api.ops import MetricsController, OpsController
 from tillroll.api.orders import OrdersController
 from tillroll.api.requests import strict_body
 from tillroll.api.security_headers import security_headers
+from tillroll.api.throttle import FailOpenStore, LoginThrottle, request_limit
 from tillroll.queries.read_side import ReadSide
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ class AppParts:
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = ()
     request_deadline: float = 2.0
     """Seconds before an answer that has not started becomes a 503 (api/deadline.py)."""
+    rate_limit: tuple[Any, int] | None = ("minute", 100)
+    """Requests per client address (api/throttle.py), or None for no limit."""
+    throttle_namespace: str = "tr:throttle"
+    """Where in Redis the throttles count (shared by every process of one shop)."""
 
 
 def create_app(parts: AppParts) -> Litestar:
@@ -64,6 +69,22 @@ def create_app(parts: AppParts) -> Litestar:
         finally:
             client, read.aredis = read.aredis, None
             await client.aclose()
+
+    counts = FailOpenStore(parts.async_redis, namespace=parts.throttle_namespace)
+
+    @asynccontextmanager
+    async def counts_lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await counts.close()
+
+    def outermost_limit(config: Any) -> Any:
+        # After the JWT config has put its middleware first: a flood is refused before its
+        # tokens are checked.
+        if parts.rate_limit is not None:
+            config.middleware.insert(0, request_limit(parts.rate_limit, "throttle").middleware)
+        return config
 
     def provide_store() -> Any:
         return parts.store
@@ -96,9 +117,10 @@ def create_app(parts: AppParts) -> Litestar:
         # Same metric names as Litestar's PrometheusMiddleware, a fraction of its cost.
         middleware=[HttpMetrics("tillroll").middleware, deadline(parts.request_deadline)],
         before_send=[security_headers],
-        on_app_init=[auth.on_app_init],
-        lifespan=[async_redis_lifespan, *parts.lifespan],
-        state=State({"jwt_auth": auth}),
+        on_app_init=[auth.on_app_init, outermost_limit],
+        stores={"throttle": counts},
+        lifespan=[async_redis_lifespan, counts_lifespan, *parts.lifespan],
+        state=State({"jwt_auth": auth, "login_throttle": LoginThrottle(counts)}),
         openapi_config=OpenAPIConfig(
             title="tillroll",
             version="0.1.0",

@@ -46,9 +46,28 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+RATE_UNITS = ("second", "minute", "hour", "day")
+
+
+def parse_rate(text: str) -> tuple[str, int] | None:
+    """`100/minute` → ("minute", 100); `off` or `0` → None (no limit)."""
+    text = text.strip().lower()
+    if text in ("", "0", "off", "none"):
+        return None
+    count, _, unit = text.partition("/")
+    if unit not in RATE_UNITS or not count.isdigit() or int(count) <= 0:
+        raise SettingsError(f"TILLROLL_RATE_LIMIT is N/second|minute|hour|day or off, not {text!r}")
+    return unit, int(count)
+
+
 MIN_SECRET_BYTES = 32
 """HS256 keys shorter than the hash output (32 bytes) can be brute-forced offline from one
 token (RFC 7518 section 3.2 requires at least this)."""
+
+
+def _rate(text: str) -> str:
+    parse_rate(text)  # refuse a bad one at start, with the reason
+    return text
 
 
 def _secret(value: str | None) -> str | None:
@@ -93,6 +112,9 @@ class Settings:
     read_wait_seconds: float = 1.5
     """How long a read with ?min_position=N waits for its read model (less than the request
     deadline, so that a read model behind answers as such)."""
+    rate_limit: str = "100/minute"
+    """Requests per client address, shared by all processes (`N/second|minute|hour|day`, or
+    `off`); the health probes and /metrics are never limited."""
     request_deadline_seconds: float = 2.0
     """An answer not started by then is a 503 with Retry-After (a stalled database); 0: none."""
 
@@ -118,6 +140,7 @@ class Settings:
             projection_batch=_int(env, "TILLROLL_PROJECTION_BATCH", 500),
             projection_rebuild_batch=_int(env, "TILLROLL_PROJECTION_REBUILD_BATCH", 5000),
             request_deadline_seconds=_float(env, "TILLROLL_REQUEST_DEADLINE", 2.0),
+            rate_limit=_rate(env.get("TILLROLL_RATE_LIMIT") or "100/minute"),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -139,6 +162,7 @@ class Settings:
             "TILLROLL_PROJECTION_BATCH": str(self.projection_batch),
             "TILLROLL_PROJECTION_REBUILD_BATCH": str(self.projection_rebuild_batch),
             "TILLROLL_REQUEST_DEADLINE": str(self.request_deadline_seconds),
+            "TILLROLL_RATE_LIMIT": self.rate_limit,
         }
         if self.demo is not None:
             env["TILLROLL_DEMO"] = "1" if self.demo else "0"

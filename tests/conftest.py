@@ -52,6 +52,7 @@ def settings(servers: EmbeddedServers, tmp_path: Path) -> Settings:
         # Tests share two cores with other tests' servers: a slow answer is not an outage
         # here. The outage tests set their own deadline.
         request_deadline_seconds=30.0,
+        rate_limit="off",  # one test client sends more than a shopper; tests of it set their own
     )
 
 

@@ -24,7 +24,7 @@ from tillroll.infra.jobs import RqJobQueue, rq_connection
 from tillroll.infra.mail import FileMailer
 from tillroll.infra.postgres import read_model_pool
 from tillroll.infra.redis import async_redis_client, redis_client
-from tillroll.infra.settings import Settings
+from tillroll.infra.settings import Settings, parse_rate
 from tillroll.projections.engine.live_builds import LiveBuilds
 from tillroll.projections.engine.runner import ProjectionRunner
 from tillroll.projections.registry import PROJECTIONS
@@ -168,5 +168,7 @@ def http_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litest
             async_redis=lambda: async_redis_client(redis_url),
             lifespan=(projections_lifespan,),
             request_deadline=settings.request_deadline_seconds,
+            rate_limit=parse_rate(settings.rate_limit),
+            throttle_namespace=f"{settings.redis_prefix}throttle",
         )
     )

@@ -130,6 +130,7 @@ def bench_settings(name: str, args: argparse.Namespace, **overrides: Any) -> Ite
         read_schema=f"{ns}_read",
         redis_prefix=f"{ns}:",
         jwt_secret=JWT_SECRET,
+        rate_limit="off",  # the load generators are one client address
     )
     try:
         yield replace(settings, **overrides)
