@@ -25,6 +25,7 @@ from tillroll.api.http_metrics import HttpMetrics
 from tillroll.api.inventory import InventoryController
 from tillroll.api.ops import MetricsController, OpsController
 from tillroll.api.orders import OrdersController
+from tillroll.api.request_log import request_context, request_id_header
 from tillroll.api.requests import strict_body
 from tillroll.api.security_headers import security_headers
 from tillroll.api.throttle import FailOpenStore, LoginThrottle, request_limit
@@ -52,6 +53,8 @@ class AppParts:
     """Seconds before an answer that has not started becomes a 503 (api/deadline.py)."""
     rate_limit: tuple[Any, int] | None = ("minute", 100)
     """Requests per client address (api/throttle.py), or None for no limit."""
+    metrics_dir: str | None = None
+    """PROMETHEUS_MULTIPROC_DIR when several processes serve (api/ops.py: http_registry)."""
     throttle_namespace: str = "tr:throttle"
     """Where in Redis the throttles count (shared by every process of one shop)."""
 
@@ -115,12 +118,22 @@ def create_app(parts: AppParts) -> Litestar:
         exception_handlers=exception_handlers(),
         before_request=strict_body,
         # Same metric names as Litestar's PrometheusMiddleware, a fraction of its cost.
-        middleware=[HttpMetrics("tillroll").middleware, deadline(parts.request_deadline)],
-        before_send=[security_headers],
+        middleware=[
+            request_context,
+            HttpMetrics("tillroll").middleware,
+            deadline(parts.request_deadline),
+        ],
+        before_send=[security_headers, request_id_header],
         on_app_init=[auth.on_app_init, outermost_limit],
         stores={"throttle": counts},
         lifespan=[async_redis_lifespan, counts_lifespan, *parts.lifespan],
-        state=State({"jwt_auth": auth, "login_throttle": LoginThrottle(counts)}),
+        state=State(
+            {
+                "jwt_auth": auth,
+                "login_throttle": LoginThrottle(counts),
+                "metrics_dir": parts.metrics_dir,
+            }
+        ),
         openapi_config=OpenAPIConfig(
             title="tillroll",
             version="0.1.0",

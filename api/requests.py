@@ -6,7 +6,6 @@ import functools
 import re
 import time
 from typing import Annotated, Any, TypeVar
-from uuid import uuid4
 
 import anyio
 import msgspec
@@ -14,6 +13,7 @@ from litestar import Request, Response
 from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 from tillroll.aggregates.errors import InvalidValue
+from tillroll.api.request_log import request_id_of
 from tillroll.commands.bus import dispatch
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.ports import EventStorePort
@@ -113,7 +113,7 @@ async def strict_body(request: Request) -> None:
 
 
 def request_id(request: Request) -> str:
-    return request.headers.get("X-Request-ID") or uuid4().hex
+    return request_id_of(request.scope)
 
 
 def run_command(request: Request, store: EventStorePort, command: msgspec.Struct) -> Any:

@@ -105,6 +105,8 @@ class Settings:
     pg_pool_size: int = 10
     log_level: str = "INFO"
     log_json: bool = False
+    access_log: bool = True
+    """One line per request (logger tillroll.access)."""
     projection_batch: int = 500
     """Events a projection applies per transaction while following the log."""
     projection_rebuild_batch: int = 5000
@@ -137,6 +139,7 @@ class Settings:
             pg_pool_size=_int(env, "TILLROLL_PG_POOL_SIZE", 10),
             log_level=(env.get("TILLROLL_LOG_LEVEL") or "INFO").upper(),
             log_json=bool(_flag(env.get("TILLROLL_LOG_JSON"), False)),
+            access_log=bool(_flag(env.get("TILLROLL_ACCESS_LOG"), True)),
             projection_batch=_int(env, "TILLROLL_PROJECTION_BATCH", 500),
             projection_rebuild_batch=_int(env, "TILLROLL_PROJECTION_REBUILD_BATCH", 5000),
             request_deadline_seconds=_float(env, "TILLROLL_REQUEST_DEADLINE", 2.0),
@@ -159,6 +162,8 @@ class Settings:
             "TILLROLL_REDIS_PREFIX": self.redis_prefix,
             "TILLROLL_PG_POOL_SIZE": str(self.pg_pool_size),
             "TILLROLL_LOG_LEVEL": self.log_level,
+            "TILLROLL_LOG_JSON": "1" if self.log_json else "0",
+            "TILLROLL_ACCESS_LOG": "1" if self.access_log else "0",
             "TILLROLL_PROJECTION_BATCH": str(self.projection_batch),
             "TILLROLL_PROJECTION_REBUILD_BATCH": str(self.projection_rebuild_batch),
             "TILLROLL_REQUEST_DEADLINE": str(self.request_deadline_seconds),

@@ -5,6 +5,7 @@ and nothing else in the code builds a connection, a store or a runner."""
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -170,5 +171,6 @@ def http_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litest
             request_deadline=settings.request_deadline_seconds,
             rate_limit=parse_rate(settings.rate_limit),
             throttle_namespace=f"{settings.redis_prefix}throttle",
+            metrics_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
         )
     )
