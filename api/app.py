@@ -12,7 +12,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from tillroll.api.audit import AuditController
 from tillroll.api.auth import AuthController, jwt_auth
@@ -23,6 +22,7 @@ from tillroll.api.errors import exception_handlers
 from tillroll.api.health import HealthController
 from tillroll.api.http_metrics import HttpMetrics
 from tillroll.api.inventory import InventoryController
+from tillroll.api.openapi_docs import assets_router, document_errors, swagger_plugin
 from tillroll.api.ops import MetricsController, OpsController
 from tillroll.api.orders import OrdersController
 from tillroll.api.request_log import request_context, request_id_header
@@ -98,8 +98,9 @@ def create_app(parts: AppParts) -> Litestar:
     def provide_runner() -> Any:
         return parts.runner
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
+            assets_router(),
             HealthController,
             AuthController,
             CatalogController,
@@ -140,7 +141,7 @@ def create_app(parts: AppParts) -> Litestar:
             description="Event-sourced commerce engine. Log in at POST /v1/auth/login, then "
             "send `Authorization: Bearer <token>`.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_plugin()],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
@@ -148,3 +149,5 @@ def create_app(parts: AppParts) -> Litestar:
             ),
         ),
     )
+    document_errors(app)
+    return app

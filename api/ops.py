@@ -10,7 +10,6 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from tillroll.api.auth import OPS, roles
 from tillroll.queries.ops import ProjectionStatus, projection_status, read_model_known
 
@@ -139,7 +138,7 @@ class MetricsController(Controller):
     tags = ["ops"]
     opt: dict[str, Any] = {"public": True}
 
-    @get("/", sync_to_thread=True, include_in_schema=True)
+    @get("/", sync_to_thread=True, include_in_schema=True, media_type="text/plain; version=0.0.4")
     def metrics(
         self, runner: NamedDependency[ProjectionActions], request: Request
     ) -> Response[bytes]:
@@ -147,4 +146,4 @@ class MetricsController(Controller):
         process) and read-model lag."""
         body = generate_latest(http_registry(request.app.state.metrics_dir))
         body += projection_metrics(runner)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        return Response(body)

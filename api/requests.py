@@ -61,17 +61,22 @@ def _invalid(message: str, key: str) -> ValidationException:
 
 
 def _control_at(value: Any, path: str) -> str | None:
-    """The path of the first string (or key) in a decoded body holding a control character."""
+    """The path of the first text the decoded body keeps (a struct's fields, list items, map
+    keys and values) that holds a control character; unknown fields were dropped already."""
     if isinstance(value, str):
         return path if _CONTROL.search(value) else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if _CONTROL.search(key):
-                return path or "body"
-            found = _control_at(item, f"{path}.{key}" if path else key)
+    if isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            found = _control_at(getattr(value, name), f"{path}.{name}" if path else name)
             if found:
                 return found
-    elif isinstance(value, list):
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = _control_at(key, path or "body") or _control_at(item, where)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             found = _control_at(item, f"{path}[{i}]")
             if found:
@@ -82,12 +87,12 @@ def _control_at(value: Any, path: str) -> str | None:
 def _check_query(request: Request) -> None:
     for name, value in request.query_params.items():
         if _CONTROL.search(value) or _CONTROL.search(name):
-            raise _invalid(f"{name} must not contain control characters", name)
+            raise InvalidValue(f"{name} must not contain control characters", field=name)
 
 
 async def strict_body(request: Request) -> None:
     """Check what a client sends before Litestar's own, lenient, conversion: query parameters
-    and JSON bodies hold no control characters (a 400 naming the field), bodies decode
+    and the text a body keeps hold no control characters (a 422 naming the field), bodies decode
     strictly ("7" is not an integer and 1.0 is not a quantity), and a required body that is
     missing is named as such. Errors name the field (see api.errors)."""
     if request.scope.get("query_string"):
@@ -101,13 +106,13 @@ async def strict_body(request: Request) -> None:
             return
         raise _invalid("this request needs a JSON body", "body")
     try:
-        msgspec.json.decode(raw, type=body_type, strict=True)
+        decoded = msgspec.json.decode(raw, type=body_type, strict=True)
     except msgspec.ValidationError as exc:
         raise _invalid(str(exc), "body") from None
     except (msgspec.DecodeError, RecursionError) as exc:
         raise _invalid(f"the body is not valid JSON: {exc}", "body") from None
     if _CONTROL_IN_JSON.search(raw):
-        where = _control_at(msgspec.json.decode(raw), "")
+        where = _control_at(decoded, "")
         if where is not None:
             raise InvalidValue(f"{where} must not contain control characters", field=where)
 

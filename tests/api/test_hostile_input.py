@@ -33,9 +33,9 @@ def test_options_is_never_a_server_error(shop: Shop, path: str) -> None:
 
 
 @pytest.mark.parametrize("param", ["q", "category", "tag"])
-def test_nul_in_search_parameters_is_a_400_naming_it(shop: Shop, param: str) -> None:
+def test_nul_in_search_parameters_is_a_422_naming_it(shop: Shop, param: str) -> None:
     response = shop.client.get("/v1/products", params={param: "mug\x00"})
-    assert_problem(response, 400, param)
+    assert_problem(response, 422, param)
 
 
 TAMPERED = [
