@@ -12,19 +12,23 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from tillroll.api.audit import AuditController
 from tillroll.api.auth import AuthController, jwt_auth
 from tillroll.api.catalog import CatalogController
 from tillroll.api.categories import CategoriesController
+from tillroll.api.deadline import deadline
 from tillroll.api.errors import exception_handlers
 from tillroll.api.health import HealthController
 from tillroll.api.http_metrics import HttpMetrics
 from tillroll.api.inventory import InventoryController
+from tillroll.api.openapi_docs import assets_router, document_errors, swagger_plugin
 from tillroll.api.ops import MetricsController, OpsController
 from tillroll.api.orders import OrdersController
+from tillroll.api.request_log import request_context, request_id_header
 from tillroll.api.requests import strict_body
+from tillroll.api.security_headers import security_headers
+from tillroll.api.throttle import FailOpenStore, LoginThrottle, request_limit
 from tillroll.queries.read_side import ReadSide
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,14 @@ class AppParts:
     async_redis: Callable[[], Any]
     """Makes an asyncio Redis client; called on the serving event loop, which it binds to."""
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = ()
+    request_deadline: float = 2.0
+    """Seconds before an answer that has not started becomes a 503 (api/deadline.py)."""
+    rate_limit: tuple[Any, int] | None = ("minute", 100)
+    """Requests per client address (api/throttle.py), or None for no limit."""
+    metrics_dir: str | None = None
+    """PROMETHEUS_MULTIPROC_DIR when several processes serve (api/ops.py: http_registry)."""
+    throttle_namespace: str = "tr:throttle"
+    """Where in Redis the throttles count (shared by every process of one shop)."""
 
 
 def create_app(parts: AppParts) -> Litestar:
@@ -61,6 +73,22 @@ def create_app(parts: AppParts) -> Litestar:
             client, read.aredis = read.aredis, None
             await client.aclose()
 
+    counts = FailOpenStore(parts.async_redis, namespace=parts.throttle_namespace)
+
+    @asynccontextmanager
+    async def counts_lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await counts.close()
+
+    def outermost_limit(config: Any) -> Any:
+        # After the JWT config has put its middleware first: a flood is refused before its
+        # tokens are checked.
+        if parts.rate_limit is not None:
+            config.middleware.insert(0, request_limit(parts.rate_limit, "throttle").middleware)
+        return config
+
     def provide_store() -> Any:
         return parts.store
 
@@ -70,8 +98,9 @@ def create_app(parts: AppParts) -> Litestar:
     def provide_runner() -> Any:
         return parts.runner
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
+            assets_router(),
             HealthController,
             AuthController,
             CatalogController,
@@ -90,17 +119,29 @@ def create_app(parts: AppParts) -> Litestar:
         exception_handlers=exception_handlers(),
         before_request=strict_body,
         # Same metric names as Litestar's PrometheusMiddleware, a fraction of its cost.
-        middleware=[HttpMetrics("tillroll").middleware],
-        on_app_init=[auth.on_app_init],
-        lifespan=[async_redis_lifespan, *parts.lifespan],
-        state=State({"jwt_auth": auth}),
+        middleware=[
+            request_context,
+            HttpMetrics("tillroll").middleware,
+            deadline(parts.request_deadline),
+        ],
+        before_send=[security_headers, request_id_header],
+        on_app_init=[auth.on_app_init, outermost_limit],
+        stores={"throttle": counts},
+        lifespan=[async_redis_lifespan, counts_lifespan, *parts.lifespan],
+        state=State(
+            {
+                "jwt_auth": auth,
+                "login_throttle": LoginThrottle(counts),
+                "metrics_dir": parts.metrics_dir,
+            }
+        ),
         openapi_config=OpenAPIConfig(
             title="tillroll",
             version="0.1.0",
             description="Event-sourced commerce engine. Log in at POST /v1/auth/login, then "
             "send `Authorization: Bearer <token>`.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_plugin()],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
@@ -108,3 +149,5 @@ def create_app(parts: AppParts) -> Litestar:
             ),
         ),
     )
+    document_errors(app)
+    return app

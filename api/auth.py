@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar
 
+import anyio
 import msgspec
 from litestar import Controller, Request, post
 from litestar.connection import ASGIConnection
@@ -15,6 +16,8 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.authentication import AuthenticationResult
 from litestar.params import JSONBody
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
+from tillroll.aggregates.errors import Unauthorized
+from tillroll.api.throttle import LoginThrottle
 from tillroll.commands.context import Principal
 from tillroll.commands.identity import authenticate
 from tillroll.commands.ports import EventStorePort
@@ -99,7 +102,9 @@ def roles(*allowed: str) -> Any:
     """Guard: the caller's role must be one of these."""
 
     def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        principal = connection.user
+        if connection.scope.get("method") == "OPTIONS":
+            return  # Litestar's automatic OPTIONS answer: no data, and no token to check
+        principal = connection.scope.get("user")
         if not isinstance(principal, Principal) or principal.role not in allowed:
             raise PermissionDeniedException(f"this needs one of the roles: {', '.join(allowed)}")
 
@@ -127,12 +132,23 @@ class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
 
-    @post("/login", opt={"public": True}, sync_to_thread=True, status_code=200)
-    def login(
+    @post("/login", opt={"public": True}, status_code=200)
+    async def login(
         self, data: JSONBody[LoginRequest], store: NamedDependency[EventStorePort], request: Request
     ) -> LoginResponse:
-        """Exchange an email and password for a bearer token."""
-        principal = authenticate(store, data.email, data.password)
+        """Exchange an email and password for a bearer token. Failed logins are throttled
+        per account and per client address (429 with Retry-After)."""
+        throttle: LoginThrottle = request.app.state.login_throttle
+        address = request.client.host if request.client else "unknown"
+        await throttle.check(data.email, address)
+        try:
+            principal = await anyio.to_thread.run_sync(
+                authenticate, store, data.email, data.password
+            )
+        except Unauthorized:
+            await throttle.failed(data.email, address)
+            raise
+        await throttle.succeeded(data.email, address)
         auth: JWTAuth[Principal, Token] = request.app.state.jwt_auth
         ttl = int(auth.default_token_expiration.total_seconds())
         token = auth.create_token(

@@ -72,7 +72,7 @@ class CatalogController(Controller):
         """Create a product (staff)."""
         return command_response(run_command(request, store, data), 201)
 
-    @post("/{sku:str}/price", guards=[roles(STAFF)], sync_to_thread=True)
+    @post("/{sku:str}/price", guards=[roles(STAFF)], sync_to_thread=True, status_code=200)
     def change_price(
         self,
         sku: SkuPath,
@@ -84,7 +84,7 @@ class CatalogController(Controller):
         command = ChangePrice(sku=sku, price=data.price)
         return command_response(run_command(request, store, command))
 
-    @post("/{sku:str}/tier-prices", guards=[roles(STAFF)], sync_to_thread=True)
+    @post("/{sku:str}/tier-prices", guards=[roles(STAFF)], sync_to_thread=True, status_code=200)
     def set_tier_price(
         self,
         sku: SkuPath,
@@ -96,7 +96,7 @@ class CatalogController(Controller):
         command = SetTierPrice(sku=sku, tier=data.tier, price=data.price)
         return command_response(run_command(request, store, command))
 
-    @post("/{sku:str}/archive", guards=[roles(STAFF)], sync_to_thread=True)
+    @post("/{sku:str}/archive", guards=[roles(STAFF)], sync_to_thread=True, status_code=200)
     def archive(
         self, sku: SkuPath, store: NamedDependency[EventStorePort], request: Request
     ) -> Response[ProductChanged]:

@@ -95,7 +95,14 @@ def http_error(_: Request, exc: HTTPException) -> Response[dict[str, Any]]:
         return problem(401, "Unauthorized", exc.detail or "missing or invalid token", headers)
     if isinstance(exc, PermissionDeniedException):
         return problem(403, "Forbidden", exc.detail or "your role may not do this", headers)
-    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+    if exc.status_code == 429 and "Retry-After" not in headers:
+        # Litestar's rate limiter says when the window resets in RateLimit-Reset (seconds);
+        # Retry-After is what clients and proxies honour.
+        reset = {k.lower(): v for k, v in headers.items()}.get("ratelimit-reset", "1")
+        headers["Retry-After"] = str(max(1, int(reset))) if str(reset).isdigit() else "1"
+    title = {404: "Not found", 405: "Method not allowed", 429: "Too many requests"}.get(
+        exc.status_code, "HTTP error"
+    )
     return problem(exc.status_code, title, str(exc.detail), headers or None)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+import anyio
 import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
@@ -25,6 +27,32 @@ class Check(msgspec.Struct):
     detail: str = ""
 
 
+PROBE_SECONDS = 1.0
+"""How long readiness waits for each dependency: a stalled one is reported, not waited for."""
+
+
+async def _probe(call: Callable[[], Any]) -> tuple[Check, Any]:
+    """Run a blocking check in a thread, abandoned (left to finish alone) past PROBE_SECONDS."""
+    try:
+        with anyio.fail_after(PROBE_SECONDS):
+            value = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+    except TimeoutError:
+        return Check(False, f"no answer within {PROBE_SECONDS:g} s"), None
+    except Exception as exc:
+        return Check(False, type(exc).__name__), None
+    return Check(True), value
+
+
+def _lags(read: ReadSide, head: int) -> dict[str, int]:
+    lag = {}
+    for name in read.names():
+        try:
+            lag[name] = max(0, head - read.position(name))
+        except Exception:
+            lag[name] = -1
+    return lag
+
+
 class Readiness(msgspec.Struct):
     status: str
     postgres: Check
@@ -42,34 +70,26 @@ class HealthController(Controller):
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @get("/ready", sync_to_thread=True)
-    def ready(
+    @get("/ready")
+    async def ready(
         self, store: NamedDependency[LogHead], read: NamedDependency[ReadSide]
     ) -> Response[Readiness]:
-        """Readiness: PostgreSQL and Redis answer and no read model is far behind."""
-        head, lag = 0, {}
-        try:
-            head = store.head()
-            postgres = Check(True)
-        except Exception as exc:
-            postgres = Check(False, type(exc).__name__)
-        try:
-            read.redis.ping()
-            redis_check = Check(True)
-        except Exception as exc:
-            redis_check = Check(False, type(exc).__name__)
+        """Readiness: PostgreSQL and Redis answer (each within a second) and no read model is
+        far behind. A stalled dependency is named, not waited for."""
+        lag: dict[str, int] = {}
+        lag_check = Check(True)
+        postgres, head = await _probe(store.head)
+        redis_check, _ = await _probe(read.redis.ping)
         if postgres.ok and redis_check.ok:
-            for name in read.names():
-                try:
-                    lag[name] = max(0, head - read.position(name))
-                except Exception:
-                    lag[name] = -1
+            lag_check, lags = await _probe(lambda: _lags(read, head))
+            lag = lags or {}
         ok = (
             postgres.ok
             and redis_check.ok
+            and lag_check.ok
             and all(0 <= behind <= MAX_READY_LAG for behind in lag.values())
         )
-        body = Readiness("ready" if ok else "not ready", postgres, redis_check, head, lag)
+        body = Readiness("ready" if ok else "not ready", postgres, redis_check, head or 0, lag)
         return Response(body, status_code=200 if ok else 503)
 
     @get("/docs", include_in_schema=False)

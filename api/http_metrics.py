@@ -40,6 +40,7 @@ class HttpMetrics:
             Gauge,
             "Total requests currently in progress",
             LABELS,
+            multiprocess_mode="livesum",  # with --workers: the sum over live processes
         )
         self.errors = _reuse(
             registry, f"{PREFIX}_requests_error_total", Counter, "Total errors in requests", LABELS
@@ -103,11 +104,13 @@ class HttpMetrics:
         return measured
 
 
-def _reuse(registry: CollectorRegistry, name: str, kind: type, doc: str, labels: Any) -> Any:
+def _reuse(
+    registry: CollectorRegistry, name: str, kind: type, doc: str, labels: Any, **options: Any
+) -> Any:
     """The registry's metric of this name if an earlier app in this process made it (tests
     build many apps; a registry refuses a name twice), else a new one."""
     key = name.removesuffix("_total") if kind is Counter else name
     existing = registry._names_to_collectors.get(key)  # no public lookup by name
     if existing is not None:
         return existing
-    return kind(name, doc, labels, registry=registry)
+    return kind(name, doc, labels, registry=registry, **options)

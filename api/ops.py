@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
 from tillroll.api.auth import OPS, roles
 from tillroll.queries.ops import ProjectionStatus, projection_status, read_model_known
 
@@ -111,6 +110,9 @@ def projection_metrics(runner: NamedDependency[ProjectionActions]) -> bytes:
     head = Gauge("tillroll_log_head", "Position of the newest event", registry=registry)
     rows = projection_status(runner)
     for row in rows:
+        if row.state == "unavailable":  # its store is down: no numbers rather than wrong ones
+            failed.labels(row.name).set(0)
+            continue
         position.labels(row.name).set(row.position)
         lag.labels(row.name).set(row.lag_events)
         lag_s.labels(row.name).set(row.lag_seconds)
@@ -120,13 +122,28 @@ def projection_metrics(runner: NamedDependency[ProjectionActions]) -> bytes:
     return generate_latest(registry)
 
 
+def http_registry(multiprocess_dir: str | None) -> CollectorRegistry:
+    """This process's metrics, or, when several processes serve (`PROMETHEUS_MULTIPROC_DIR`,
+    set by `serve --workers N`), every process's metrics merged from their files: a scrape
+    reaches one worker, and must count the requests all of them served."""
+    if multiprocess_dir is None:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=multiprocess_dir)
+    return registry
+
+
 class MetricsController(Controller):
     path = "/metrics"
     tags = ["ops"]
     opt: dict[str, Any] = {"public": True}
 
-    @get("/", sync_to_thread=True, include_in_schema=True)
-    def metrics(self, runner: NamedDependency[ProjectionActions]) -> Response[bytes]:
-        """Prometheus metrics: HTTP requests (per route) and read-model lag."""
-        body = generate_latest(REGISTRY) + projection_metrics(runner)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+    @get("/", sync_to_thread=True, include_in_schema=True, media_type="text/plain; version=0.0.4")
+    def metrics(
+        self, runner: NamedDependency[ProjectionActions], request: Request
+    ) -> Response[bytes]:
+        """Prometheus metrics: HTTP requests (per route, summed over every `--workers`
+        process) and read-model lag."""
+        body = generate_latest(http_registry(request.app.state.metrics_dir))
+        body += projection_metrics(runner)
+        return Response(body)

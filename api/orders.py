@@ -51,7 +51,12 @@ class OrdersController(Controller):
         command = PlaceOrder(_principal(request).customer_id, data.lines, data.shipping_address)
         return command_response(run_command(request, store, command), 201)
 
-    @post("/{order_id:uuid}/cancel", guards=[roles(CUSTOMER, STAFF)], sync_to_thread=True)
+    @post(
+        "/{order_id:uuid}/cancel",
+        guards=[roles(CUSTOMER, STAFF)],
+        sync_to_thread=True,
+        status_code=200,
+    )
     def cancel(
         self,
         order_id: FromPath[UUID],

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
+import re
 import time
 from typing import Annotated, Any, TypeVar
-from uuid import uuid4
 
 import anyio
 import msgspec
@@ -13,6 +13,7 @@ from litestar import Request, Response
 from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 from tillroll.aggregates.errors import InvalidValue
+from tillroll.api.request_log import request_id_of
 from tillroll.commands.bus import dispatch
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.ports import EventStorePort
@@ -34,37 +35,90 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY = 255
 
 
-_BODY_TYPES: dict[object, Any] = {}
+_BODY_TYPES: dict[object, tuple[Any, bool]] = {}
 
 
-def _body_type(handler: Any) -> Any:
+def _body_type(handler: Any) -> tuple[Any, bool]:
+    """The body's type for a handler (None: it takes no body), and whether it may be left out."""
     if handler not in _BODY_TYPES:
         field = handler.parsed_fn_signature.parameters.get("data")
-        _BODY_TYPES[handler] = None if field is None else field.annotation
+        if field is None:
+            _BODY_TYPES[handler] = (None, True)
+        else:
+            _BODY_TYPES[handler] = (field.annotation, field.is_optional or field.has_default)
     return _BODY_TYPES[handler]
 
 
+# C0 controls and DEL, except tab and newline: no text a shop keeps needs them, NUL cannot be
+# stored in PostgreSQL text at all, and the others corrupt logs, CSV exports and e-mails.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+# How a JSON body can carry one: a \u00XX escape, a \b \f \r escape, or a raw DEL byte.
+_CONTROL_IN_JSON = re.compile(rb"\\(?:u00[01][0-9a-fA-F]|u007[fF]|[bfr])|\x7f")
+
+
+def _invalid(message: str, key: str) -> ValidationException:
+    return ValidationException(message, extra=[{"message": message, "key": key}])
+
+
+def _control_at(value: Any, path: str) -> str | None:
+    """The path of the first text the decoded body keeps (a struct's fields, list items, map
+    keys and values) that holds a control character; unknown fields were dropped already."""
+    if isinstance(value, str):
+        return path if _CONTROL.search(value) else None
+    if isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            found = _control_at(getattr(value, name), f"{path}.{name}" if path else name)
+            if found:
+                return found
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = _control_at(key, path or "body") or _control_at(item, where)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _control_at(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _check_query(request: Request) -> None:
+    for name, value in request.query_params.items():
+        if _CONTROL.search(value) or _CONTROL.search(name):
+            raise InvalidValue(f"{name} must not contain control characters", field=name)
+
+
 async def strict_body(request: Request) -> None:
-    """Decode JSON bodies strictly before Litestar's own, lenient, conversion: "7" is not an
-    integer and 1.0 is not a quantity. Errors name the field (see api.errors)."""
-    body_type = _body_type(request.route_handler)
+    """Check what a client sends before Litestar's own, lenient, conversion: query parameters
+    and the text a body keeps hold no control characters (a 422 naming the field), bodies decode
+    strictly ("7" is not an integer and 1.0 is not a quantity), and a required body that is
+    missing is named as such. Errors name the field (see api.errors)."""
+    if request.scope.get("query_string"):
+        _check_query(request)
+    body_type, optional = _body_type(request.route_handler)
     if body_type is None:
         return
     raw = await request.body()
-    if not raw:
-        return  # Litestar answers a missing body itself
+    if not raw.strip():
+        if optional:
+            return
+        raise _invalid("this request needs a JSON body", "body")
     try:
-        msgspec.json.decode(raw, type=body_type, strict=True)
+        decoded = msgspec.json.decode(raw, type=body_type, strict=True)
     except msgspec.ValidationError as exc:
-        raise ValidationException(str(exc), extra=[{"message": str(exc), "key": "body"}]) from None
-    except msgspec.DecodeError as exc:
-        raise ValidationException(
-            "the body is not valid JSON", extra=[{"message": str(exc), "key": "body"}]
-        ) from None
+        raise _invalid(str(exc), "body") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _invalid(f"the body is not valid JSON: {exc}", "body") from None
+    if _CONTROL_IN_JSON.search(raw):
+        where = _control_at(decoded, "")
+        if where is not None:
+            raise InvalidValue(f"{where} must not contain control characters", field=where)
 
 
 def request_id(request: Request) -> str:
-    return request.headers.get("X-Request-ID") or uuid4().hex
+    return request_id_of(request.scope)
 
 
 def run_command(request: Request, store: EventStorePort, command: msgspec.Struct) -> Any:

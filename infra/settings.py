@@ -33,6 +33,53 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value >= 0:
+        raise SettingsError(f"{name} must be 0 or more, got {raw!r}")
+    return value
+
+
+RATE_UNITS = ("second", "minute", "hour", "day")
+
+
+def parse_rate(text: str) -> tuple[str, int] | None:
+    """`100/minute` → ("minute", 100); `off` or `0` → None (no limit)."""
+    text = text.strip().lower()
+    if text in ("", "0", "off", "none"):
+        return None
+    count, _, unit = text.partition("/")
+    if unit not in RATE_UNITS or not count.isdigit() or int(count) <= 0:
+        raise SettingsError(f"TILLROLL_RATE_LIMIT is N/second|minute|hour|day or off, not {text!r}")
+    return unit, int(count)
+
+
+MIN_SECRET_BYTES = 32
+"""HS256 keys shorter than the hash output (32 bytes) can be brute-forced offline from one
+token (RFC 7518 section 3.2 requires at least this)."""
+
+
+def _rate(text: str) -> str:
+    parse_rate(text)  # refuse a bad one at start, with the reason
+    return text
+
+
+def _secret(value: str | None) -> str | None:
+    if value is not None and len(value.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(
+            f"TILLROLL_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes "
+            f"(got {len(value.encode())}); e.g. `python -c 'import secrets; "
+            "print(secrets.token_hex(32))'`"
+        )
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str | None = None
@@ -58,12 +105,20 @@ class Settings:
     pg_pool_size: int = 10
     log_level: str = "INFO"
     log_json: bool = False
+    access_log: bool = True
+    """One line per request (logger tillroll.access)."""
     projection_batch: int = 500
     """Events a projection applies per transaction while following the log."""
     projection_rebuild_batch: int = 5000
     """Events a rebuild reads and applies per transaction."""
-    read_wait_seconds: float = 2.0
-    """How long a read with ?min_position=N waits for its read model."""
+    read_wait_seconds: float = 1.5
+    """How long a read with ?min_position=N waits for its read model (less than the request
+    deadline, so that a read model behind answers as such)."""
+    rate_limit: str = "100/minute"
+    """Requests per client address, shared by all processes (`N/second|minute|hour|day`, or
+    `off`); the health probes and /metrics are never limited."""
+    request_deadline_seconds: float = 2.0
+    """An answer not started by then is a 503 with Retry-After (a stalled database); 0: none."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,7 +128,7 @@ class Settings:
             redis_url=env.get("TILLROLL_REDIS_URL") or None,
             data_dir=Path(env.get("TILLROLL_DATA_DIR") or ".tillroll"),
             demo=_flag(env.get("TILLROLL_DEMO"), None),
-            jwt_secret=env.get("TILLROLL_JWT_SECRET") or None,
+            jwt_secret=_secret(env.get("TILLROLL_JWT_SECRET") or None),
             jwt_ttl_seconds=_int(env, "TILLROLL_JWT_TTL", 3600),
             host=env.get("TILLROLL_HOST") or "127.0.0.1",
             port=_int(env, "TILLROLL_PORT", 8000),
@@ -84,8 +139,11 @@ class Settings:
             pg_pool_size=_int(env, "TILLROLL_PG_POOL_SIZE", 10),
             log_level=(env.get("TILLROLL_LOG_LEVEL") or "INFO").upper(),
             log_json=bool(_flag(env.get("TILLROLL_LOG_JSON"), False)),
+            access_log=bool(_flag(env.get("TILLROLL_ACCESS_LOG"), True)),
             projection_batch=_int(env, "TILLROLL_PROJECTION_BATCH", 500),
             projection_rebuild_batch=_int(env, "TILLROLL_PROJECTION_REBUILD_BATCH", 5000),
+            request_deadline_seconds=_float(env, "TILLROLL_REQUEST_DEADLINE", 2.0),
+            rate_limit=_rate(env.get("TILLROLL_RATE_LIMIT") or "100/minute"),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -104,8 +162,12 @@ class Settings:
             "TILLROLL_REDIS_PREFIX": self.redis_prefix,
             "TILLROLL_PG_POOL_SIZE": str(self.pg_pool_size),
             "TILLROLL_LOG_LEVEL": self.log_level,
+            "TILLROLL_LOG_JSON": "1" if self.log_json else "0",
+            "TILLROLL_ACCESS_LOG": "1" if self.access_log else "0",
             "TILLROLL_PROJECTION_BATCH": str(self.projection_batch),
             "TILLROLL_PROJECTION_REBUILD_BATCH": str(self.projection_rebuild_batch),
+            "TILLROLL_REQUEST_DEADLINE": str(self.request_deadline_seconds),
+            "TILLROLL_RATE_LIMIT": self.rate_limit,
         }
         if self.demo is not None:
             env["TILLROLL_DEMO"] = "1" if self.demo else "0"

@@ -67,6 +67,22 @@ class AggregateState(msgspec.Struct):
     state: dict[str, Any]
 
 
+SECRET_FIELDS = frozenset({"password_hash"})
+"""Fields no audit answer shows. Early `Account.Opened` events carried the account's password
+hash; credentials now live outside the log, but those events stay as stored (the hash chain
+covers their bytes), so every audit path shows the field as REDACTED instead (docs/AUDIT.md)."""
+REDACTED = "[redacted]"
+
+
+def redact(value: Any) -> Any:
+    """`value` (decoded builtins) with every SECRET_FIELDS entry replaced, at any depth."""
+    if isinstance(value, dict):
+        return {k: REDACTED if k in SECRET_FIELDS else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
 def _short_type(topic: str) -> str:
     return topic.split(":", 1)[-1]
 
@@ -85,7 +101,7 @@ def to_event(store: AuditLog, row: Row) -> AuditEvent:
         version=version,
         type=_short_type(topic),
         time=when,
-        data=msgspec.to_builtins(data),
+        data=redact(msgspec.to_builtins(data)),
         metadata=msgspec.to_builtins(meta),
         hash=bytes(digest).hex() if digest is not None else None,
     )
@@ -134,7 +150,7 @@ def render_state(aggregate: Any) -> dict[str, Any]:
         for key, value in vars(aggregate).items()
         if key not in ("_pending_events", "_id", "_version")
     }
-    return msgspec.to_builtins(state)
+    return redact(msgspec.to_builtins(state))
 
 
 def replay(store: AuditLog, stream_id: UUID) -> Iterator[tuple[AuditEvent, dict[str, Any]]]:

@@ -20,8 +20,8 @@ from tillroll.queries.product_search import (
     search_products,
 )
 from tillroll.queries.read_side import (
-    BadCursor,
     Page,
+    PositionCursor,
     ReadSide,
     RedisRead,
     decode_cursor,
@@ -134,9 +134,7 @@ def price_history(
 ) -> Page:
     """One tier's prices (the base price by default), oldest first, by log position."""
     table = read.sql_model("price_history").table
-    after = decode_cursor(cursor, 1)[0] if cursor else 0
-    if isinstance(after, bool) or not isinstance(after, int):
-        raise BadCursor("cursor is not one this API returned")
+    after = decode_cursor(cursor, PositionCursor)[0] if cursor else 0
     with read.sql_pool.connection() as conn:
         rows = conn.execute(
             f"SELECT position, amount, currency, effective_at FROM {table}"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from tillroll.aggregates.money import Money
 from tillroll.aggregates.ordering.order import OrderLine
 from tillroll.queries.read_side import Page, ReadSide, RedisRead, decode_cursor, encode_cursor
+
+OrdersCursor = tuple[Annotated[datetime, msgspec.Meta(tz=True)], UUID]
+"""(placed_at, order_id) of the last order of a page."""
 
 
 class OrderLineView(OrderLine, frozen=True):
@@ -125,7 +128,7 @@ def list_orders(read: ReadSide, f: OrderFilter) -> Page:
         where.append("placed_at < %s")
         params.append(f.until)
     if f.cursor:
-        placed_at, order_id = decode_cursor(f.cursor, 2)
+        placed_at, order_id = decode_cursor(f.cursor, OrdersCursor)
         where.append("(placed_at, order_id) < (%s::timestamptz, %s::uuid)")
         params.extend([placed_at, order_id])
     sql = (

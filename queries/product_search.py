@@ -156,7 +156,7 @@ def _open(f: ProductFilter) -> tuple[Any, str]:
     """The (sort value, sku) a cursor carries, checked: a cursor that was edited, forged or
     made for another search is a BadCursor (400), never a query error."""
     assert f.cursor is not None
-    value, sku, check = decode_cursor(f.cursor, 3)
+    value, sku, check = decode_cursor(f.cursor, tuple[Any, str, str])
     if not isinstance(sku, str) or not isinstance(check, str) or _seal(f, value, sku) != f.cursor:
         raise BadCursor("cursor is not one this search returned")
     order = f.order

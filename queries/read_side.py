@@ -7,7 +7,7 @@ import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import msgspec
 import redis
@@ -157,7 +157,7 @@ def position_page(
     make: Callable[[tuple[Any, ...]], Any],
 ) -> Page:
     """One page of a per-SKU history table keyed by log position (first column selected)."""
-    after = decode_cursor(cursor, 1)[0] if cursor else 0
+    after = decode_cursor(cursor, PositionCursor)[0] if cursor else 0
     with read.sql_pool.connection() as conn:
         rows = conn.execute(
             f"SELECT position, {columns} FROM {table}"
@@ -173,12 +173,16 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(msgspec.json.encode(values)).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, length: int) -> list[Any]:
+Position = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+PositionCursor = tuple[Position]
+"""A cursor of pages keyed by log position."""
+
+
+def decode_cursor(cursor: str, shape: Any) -> Any:
+    """The values a cursor carries, decoded into `shape` (a tuple type): a cursor that was
+    edited into other types, lengths or ranges is a BadCursor (400), never a query error."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = msgspec.json.decode(raw, type=list[Any])
+        return msgspec.json.decode(raw, type=shape, strict=True)
     except (ValueError, msgspec.DecodeError):
         raise BadCursor("cursor is not one this API returned") from None
-    if len(values) != length:
-        raise BadCursor("cursor is not one this API returned")
-    return values

@@ -49,6 +49,10 @@ def settings(servers: EmbeddedServers, tmp_path: Path) -> Settings:
         redis_prefix=f"{ns}:",
         pg_pool_size=4,
         read_wait_seconds=5.0,
+        # Tests share two cores with other tests' servers: a slow answer is not an outage
+        # here. The outage tests set their own deadline.
+        request_deadline_seconds=30.0,
+        rate_limit="off",  # one test client sends more than a shopper; tests of it set their own
     )
 
 

@@ -11,10 +11,13 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from tillroll.bootstrap import Runtime, http_app
 from tillroll.infra.settings import Settings
+from tillroll.logs import configure_logging
 
 
 def create() -> Litestar:
-    runtime = Runtime.open(Settings.from_env())
+    settings = Settings.from_env()
+    configure_logging(settings)  # a worker process: uvicorn was told to leave logging alone
+    runtime = Runtime.open(settings)
     app = http_app(runtime, run_projections=False)
     app.on_shutdown.append(runtime.close)
     return app

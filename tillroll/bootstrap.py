@@ -5,6 +5,7 @@ and nothing else in the code builds a connection, a store or a runner."""
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,7 @@ from tillroll.infra.jobs import RqJobQueue, rq_connection
 from tillroll.infra.mail import FileMailer
 from tillroll.infra.postgres import read_model_pool
 from tillroll.infra.redis import async_redis_client, redis_client
-from tillroll.infra.settings import Settings
+from tillroll.infra.settings import Settings, parse_rate
 from tillroll.projections.engine.live_builds import LiveBuilds
 from tillroll.projections.engine.runner import ProjectionRunner
 from tillroll.projections.registry import PROJECTIONS
@@ -167,5 +168,9 @@ def http_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litest
             jwt_ttl_seconds=settings.jwt_ttl_seconds,
             async_redis=lambda: async_redis_client(redis_url),
             lifespan=(projections_lifespan,),
+            request_deadline=settings.request_deadline_seconds,
+            rate_limit=parse_rate(settings.rate_limit),
+            throttle_namespace=f"{settings.redis_prefix}throttle",
+            metrics_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
         )
     )

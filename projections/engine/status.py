@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 from tillroll.projections.engine.catalogue import BUILDING, LIVE
@@ -27,7 +28,8 @@ class ProjectionStatus(msgspec.Struct):
     target: str
     build: int
     state: str
-    """running, catching up, rebuilding or failed"""
+    """running, catching up, rebuilding, failed, or unavailable (its store does not answer:
+    position and lag are then -1 and `last_error` says why)"""
     position: int
     head: int
     lag_events: int
@@ -52,6 +54,26 @@ def _lag_seconds(
     return max(0.0, (datetime.now(UTC) - written).total_seconds())
 
 
+UNAVAILABLE = "unavailable"
+
+
+def _unavailable(name: str, live: Any, head: int, exc: Exception) -> ProjectionStatus:
+    """A read model whose store (Redis) is down: still listed, with what is known."""
+    return ProjectionStatus(
+        name=name,
+        version=live.version,
+        target=live.target,
+        build=live.build,
+        state=UNAVAILABLE,
+        position=-1,
+        head=head,
+        lag_events=-1,
+        lag_seconds=-1.0,
+        events_per_second=None,
+        last_error=f"{live.target} unavailable: {type(exc).__name__}: {exc}"[:500],
+    )
+
+
 def _state(failed: bool, rebuilding: bool, lag_seconds: float) -> str:
     if failed:
         return "failed"
@@ -68,7 +90,11 @@ def collect_status(runner: ProjectionRunner) -> list[ProjectionStatus]:
         live = next((b for b in builds if b.state == LIVE), None)
         if live is None:
             continue
-        position = runner.position(runner.bind(live))
+        try:
+            position = runner.position(runner.bind(live))
+        except Exception as exc:  # its store is down; the others still report
+            out.append(_unavailable(name, live, head, exc))
+            continue
         lag_seconds = _lag_seconds(runner, position, head, cls.topics())
         building = next(
             (b for b in builds if b.state == BUILDING and b.version == cls.VERSION), None
@@ -76,9 +102,11 @@ def collect_status(runner: ProjectionRunner) -> list[ProjectionStatus]:
         failed = bool(live.last_error or (building is not None and building.last_error))
         rebuild = None
         if building is not None:
-            rebuild = RebuildProgress(
-                building.build, runner.position(runner.bind(building)), building.events_per_second
-            )
+            try:
+                at = runner.position(runner.bind(building))
+            except Exception:
+                at = -1
+            rebuild = RebuildProgress(building.build, at, building.events_per_second)
         out.append(
             ProjectionStatus(
                 name=name,

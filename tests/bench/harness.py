@@ -130,6 +130,8 @@ def bench_settings(name: str, args: argparse.Namespace, **overrides: Any) -> Ite
         read_schema=f"{ns}_read",
         redis_prefix=f"{ns}:",
         jwt_secret=JWT_SECRET,
+        rate_limit="off",  # the load generators are one client address
+        access_log=False,  # as a benchmark of the engine, not of a log sink
     )
     try:
         yield replace(settings, **overrides)

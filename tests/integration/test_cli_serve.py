@@ -15,9 +15,11 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
+import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,9 +89,11 @@ def serving(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     try:
         yield base, proc
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # the test failed while serve ran: leave nothing behind
             proc.kill()
             proc.wait(10)
+            for server in _servers_of(data_dir):
+                server.kill()
 
 
 def _login(base: str, role: str) -> str:
@@ -108,6 +112,9 @@ def test_serve_runs_the_embedded_default_and_ctrl_c_stops_it_cleanly(tmp_path: P
         assert status == 200
         assert "MUG-CLASSIC" in {item["sku"] for item in page["items"]}
         assert _get(f"{base}/schema/openapi.json")[1]["info"]["title"] == "tillroll"
+        with urllib.request.urlopen(f"{base}/health", timeout=10) as response:
+            assert response.headers.get("server") is None  # no software banner
+            assert response.headers["x-content-type-options"] == "nosniff"
         token = _login(base, "staff")
         assert _get(f"{base}/v1/inventory/MUG-CLASSIC", token)[1]["on_hand"] == 40
 
@@ -142,3 +149,68 @@ def test_serve_runs_the_embedded_default_and_ctrl_c_stops_it_cleanly(tmp_path: P
         proc.wait(30)
         assert "seeded demo data" not in (proc.stdout.read() if proc.stdout else "")
     assert proc.returncode == 0
+
+
+def _valkeys(data_dir: Path) -> list[psutil.Process]:
+    return [p for p in _servers_of(data_dir) if "valkey" in p.name()]
+
+
+def _eventually(check: Any, within: float = 30.0) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            found = check()
+        except OSError:
+            found = None
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.3)
+
+
+def test_the_embedded_valkey_has_a_password_and_comes_back_when_killed(tmp_path: Path) -> None:
+    data_dir = tmp_path / "shop"
+    with serving(data_dir) as (base, _):
+        assert _get(f"{base}/v1/products/MUG-CLASSIC")[0] == 200
+        found = _valkeys(data_dir)
+        assert len(found) == 1, [(p.pid, p.name(), p.cmdline(), p.status()) for p in found]
+        (valkey,) = found
+        port = json.loads((data_dir / "valkey" / "server.json").read_text())["port"]
+        anonymous = redis.Redis(port=port)
+        with pytest.raises(redis.exceptions.ResponseError, match="no permissions"):
+            anonymous.get("anything")
+        anonymous.close()
+
+        valkey.kill()
+        valkey.wait(10)
+        back = _eventually(lambda: [p for p in _valkeys(data_dir) if p.pid != valkey.pid])
+        assert back, "the embedded valkey was not restarted"
+        # Its data came back with it (append-only file), and the API reconnected.
+        assert _eventually(lambda: _get(f"{base}/v1/products/MUG-CLASSIC")[0] == 200)
+
+
+def test_after_a_crash_of_serve_and_postgres_the_next_serve_starts_and_stops_everything(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "shop"
+    with serving(data_dir) as (base, proc):
+        token = _login(base, "staff")
+        assert _get(f"{base}/v1/inventory/MUG-CLASSIC", token)[1]["on_hand"] == 40
+        children = psutil.Process(proc.pid).children(recursive=True)
+        postmaster = next(p for p in _servers_of(data_dir) if p.name() == "postgres")
+        # A power cut of the API and the database at once: SIGKILL, no shutdown of either.
+        proc.kill()
+        for child in children:
+            if "valkey" not in child.name() and "postgres" not in child.name():
+                child.kill()
+        postmaster.kill()
+        proc.wait(10)
+    assert _valkeys(data_dir), "the crash should leave valkey running (nobody stopped it)"
+
+    # The next serve starts at once: it waits for PostgreSQL's crash recovery, adopts the
+    # orphaned valkey, and its graceful stop stops both.
+    with serving(data_dir) as (base, proc):
+        token = _login(base, "staff")
+        assert _get(f"{base}/v1/inventory/MUG-CLASSIC", token)[1]["on_hand"] == 40
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    assert _eventually(lambda: _servers_of(data_dir) == [], within=15), _servers_of(data_dir)

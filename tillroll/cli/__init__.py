@@ -5,18 +5,21 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import shutil
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from tillroll.aggregates.errors import DomainError
 from tillroll.cli.audit import cmd_audit
-from tillroll.cli.console import CliError, configure_logging, log, open_runtime, seed_if_asked
+from tillroll.cli.console import CliError, log, open_runtime, seed_if_asked
 from tillroll.cli.projections import cmd_projections
 from tillroll.infra.settings import Settings, SettingsError
+from tillroll.logs import configure_logging
 
 STARTUP_WAIT = 30.0
 """How long serve waits at start for the projection process to bring the read models to the
@@ -36,6 +39,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.no_projections:
         settings = replace(settings, run_projections=False)
     runtime = open_runtime(settings)
+    runtime.servers.supervise()  # a dead embedded valkey comes back on its own
     projections: ProjectionProcess | None = None
     try:
         seed_if_asked(runtime)
@@ -53,12 +57,23 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             "log_level": settings.log_level.lower(),
             "access_log": False,
             "http": NO_DELAY_HTTP,
+            "server_header": False,  # no software banner for scanners to match
+            "log_config": None,  # keep ours (tillroll/logs.py): uvicorn's loggers propagate
         }
         if args.workers <= 1:
             uvicorn.run(http_app(runtime, run_projections=False), **options)
             return 0
-        # Several API processes over the same servers.
-        os.environ.update(runtime.settings.as_env(), TILLROLL_PROJECTIONS="0")
+        # Several API processes over the same servers, counting HTTP metrics in files that
+        # /metrics merges (prometheus_client's multiprocess mode; it reads this variable when
+        # the workers import it, and wants a directory emptied of an earlier run's files).
+        metrics_dir = Path(settings.data_dir).resolve() / "prometheus-multiproc"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ.update(
+            runtime.settings.as_env(),
+            TILLROLL_PROJECTIONS="0",
+            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        )
         uvicorn.run("tillroll.asgi:create", factory=True, workers=args.workers, **options)
         return 0
     finally:

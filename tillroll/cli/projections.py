@@ -107,6 +107,43 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+LOST_LOCK = 3
+"""Exit status of `projections run` when it lost its lock (its supervisor starts it again)."""
+
+
+def _run_active(runtime: Runtime) -> int:
+    """Follow the log while this process holds the shop's projection lock (failover.py)."""
+    from tillroll.cli.failover import ProjectionLock, lock_key
+
+    settings = runtime.settings
+    assert settings.database_url or runtime.servers.database_url
+    lock = ProjectionLock(
+        settings.database_url or runtime.servers.database_url or "",
+        lock_key(settings.event_schema, settings.read_schema),
+    )
+    stopping = threading.Event()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            if not lock.acquire(stopping, lambda: print(STANDBY, file=sys.stderr, flush=True)):
+                return 0
+            print("active: following the event log (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            runner = runtime.runner
+            runner.start()
+            try:
+                while not runner.follower.stopping(1.0):
+                    if not lock.held():
+                        print("lost the projection lock; stopping", file=sys.stderr, flush=True)
+                        return LOST_LOCK
+            finally:
+                runner.stop()
+        return 0
+    finally:
+        lock.release()
+
+
+STANDBY = "standby: another projection process is active on this store; waiting to take over"
+
+
 def _status_table(runtime: Runtime, as_json: bool) -> None:
     import msgspec
 
@@ -187,10 +224,7 @@ def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
                 runner.catch_up()
                 print(f"caught up to position {runtime.store.head()}", file=sys.stderr)
                 return 0
-            print("following the event log (Ctrl-C to stop)", file=sys.stderr)
-            with contextlib.suppress(KeyboardInterrupt):
-                runner.run_forever()
-            return 0
+            return _run_active(runtime)
         raise CliError(f"unknown action {args.action}")
     finally:
         runtime.close()
