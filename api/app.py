@@ -22,6 +22,7 @@ from tillroll.api.errors import exception_handlers
 from tillroll.api.health import HealthController
 from tillroll.api.http_metrics import HttpMetrics
 from tillroll.api.inventory import InventoryController
+from tillroll.api.jobs import JobsController
 from tillroll.api.ops import MetricsController, OpsController
 from tillroll.api.orders import OrdersController
 from tillroll.api.requests import strict_body
@@ -45,6 +46,8 @@ class AppParts:
     async_redis: Callable[[], Any]
     """Makes an asyncio Redis client; called on the serving event loop, which it binds to."""
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = ()
+    jobs: Any = None
+    """The background jobs, for ops (api.jobs.JobsView); None: GET /v1/ops/jobs is a 503."""
 
 
 def create_app(parts: AppParts) -> Litestar:
@@ -70,6 +73,9 @@ def create_app(parts: AppParts) -> Litestar:
     def provide_runner() -> Any:
         return parts.runner
 
+    def provide_jobs() -> Any:
+        return parts.jobs
+
     return Litestar(
         route_handlers=[
             HealthController,
@@ -81,11 +87,13 @@ def create_app(parts: AppParts) -> Litestar:
             OpsController,
             AuditController,
             MetricsController,
+            JobsController,
         ],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
             "read": Provide(provide_read, sync_to_thread=False),
             "runner": Provide(provide_runner, sync_to_thread=False),
+            "jobs": Provide(provide_jobs, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
         before_request=strict_body,

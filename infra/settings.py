@@ -23,6 +23,21 @@ def _flag(value: str | None, default: bool | None) -> bool | None:
     raise SettingsError(f"not a boolean: {value!r}")
 
 
+def duration(raw: str) -> float:
+    """Seconds from `90`, `90s`, `30m`, `2h` (a plain number is seconds)."""
+    text = raw.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600}
+    scale = units.get(text[-1:])
+    number = text[:-1] if scale is not None else text
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        raise SettingsError(f"not a duration (e.g. 90s, 30m, 2h): {raw!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise SettingsError(f"a duration must be positive: {raw!r}")
+    return seconds
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -64,6 +79,12 @@ class Settings:
     """Events a rebuild reads and applies per transaction."""
     read_wait_seconds: float = 2.0
     """How long a read with ?min_position=N waits for its read model."""
+    smtp_url: str | None = None
+    """smtp://user:pass@host:587?starttls=1 or smtps://...; None writes .eml files under
+    data_dir/mail instead."""
+    mail_from: str = "tillroll <shop@tillroll.invalid>"
+    payment_timeout: float = 1800.0
+    """Seconds an order may stay unpaid before its reservation expires (it is cancelled)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +107,9 @@ class Settings:
             log_json=bool(_flag(env.get("TILLROLL_LOG_JSON"), False)),
             projection_batch=_int(env, "TILLROLL_PROJECTION_BATCH", 500),
             projection_rebuild_batch=_int(env, "TILLROLL_PROJECTION_REBUILD_BATCH", 5000),
+            smtp_url=env.get("TILLROLL_SMTP_URL") or None,
+            mail_from=env.get("TILLROLL_MAIL_FROM") or "tillroll <shop@tillroll.invalid>",
+            payment_timeout=duration(env.get("TILLROLL_PAYMENT_TIMEOUT") or "30m"),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -106,6 +130,9 @@ class Settings:
             "TILLROLL_LOG_LEVEL": self.log_level,
             "TILLROLL_PROJECTION_BATCH": str(self.projection_batch),
             "TILLROLL_PROJECTION_REBUILD_BATCH": str(self.projection_rebuild_batch),
+            "TILLROLL_SMTP_URL": self.smtp_url or "",
+            "TILLROLL_MAIL_FROM": self.mail_from,
+            "TILLROLL_PAYMENT_TIMEOUT": repr(self.payment_timeout),
         }
         if self.demo is not None:
             env["TILLROLL_DEMO"] = "1" if self.demo else "0"

@@ -1,4 +1,5 @@
-"""The `tillroll` command line: serve, projections, audit, migrate, seed, users, worker."""
+"""The `tillroll` command line: serve, projections, audit, migrate, seed, users, worker,
+jobs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from tillroll.aggregates.errors import DomainError
+from tillroll.cli import jobs as jobs_cli
 from tillroll.cli.audit import cmd_audit
 from tillroll.cli.console import CliError, configure_logging, log, open_runtime, seed_if_asked
 from tillroll.cli.projections import cmd_projections
@@ -200,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("queues", nargs="*", default=["default"])
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=cmd_worker)
+    jobs_cli.add_parser(sub)
     return parser
 
 
