@@ -37,10 +37,16 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     if args.no_projections:
         settings = replace(settings, run_projections=False)
+    run_worker = settings.embedded and not args.no_worker  # decided before servers resolve
     runtime = open_runtime(settings)
     projections: ProjectionProcess | None = None
+    worker: jobs_cli.WorkerProcess | None = None
     try:
         seed_if_asked(runtime)
+        if run_worker:
+            # The embedded default runs everything from one command: the jobs too.
+            worker = jobs_cli.WorkerProcess({**os.environ, **runtime.settings.as_env()})
+            worker.start()
         if settings.run_projections:
             # A process of their own (`tillroll projections run`), on the servers this one
             # resolved (the embedded ones included), so they do not share the API's GIL.
@@ -64,6 +70,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         uvicorn.run("tillroll.asgi:create", factory=True, workers=args.workers, **options)
         return 0
     finally:
+        if worker is not None:
+            worker.stop()
         if projections is not None:
             projections.stop()
         runtime.close()
@@ -137,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-projections",
         action="store_true",
         help="do not run the projections (by default a child process runs them)",
+    )
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not run a job worker (by default the embedded default runs one as a child)",
     )
     serve.set_defaults(func=cmd_serve)
 

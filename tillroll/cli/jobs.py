@@ -5,9 +5,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from tillroll.cli.console import open_runtime
+from tillroll.cli.projections import ProjectionProcess
 from tillroll.infra.settings import Settings
+
+WORK = [sys.executable, "-m", "tillroll.cli", "worker"]
+
+
+class WorkerProcess(ProjectionProcess):
+    """`tillroll worker` beside `tillroll serve` on the embedded default, supervised like the
+    projection process (restarted with back-off if it dies, stopped with serve); on SIGTERM
+    rq finishes the job in hand, then the worker exits."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__(env, command=WORK, label="worker")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
