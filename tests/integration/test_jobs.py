@@ -201,3 +201,32 @@ def test_the_receipt_amount_comes_from_the_payment(runtime: Runtime) -> None:
     runtime.runner.catch_up()
     work(runtime, burst=True)
     assert "5.00 EUR" in _text(_mails(runtime.settings)[f"<receipt.{order_id}@tillroll>"])
+
+
+def test_a_running_worker_s_scheduler_expires_a_reservation_when_it_is_due(
+    settings: Settings,
+) -> None:
+    runtime = Runtime.open(replace(settings, payment_timeout=1.0))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tillroll.cli", "worker"],
+        env=child_env(settings),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        open_accounts(runtime)
+        create_product(runtime.store, "MUG", 1299, 10)
+        unpaid = order(runtime.store, CUSTOMER, [("MUG", 3, 1299)])
+        runtime.runner.catch_up()
+        deadline = time.monotonic() + 20
+        while runtime.store.get(UUID(unpaid)).status != OrderStatus.CANCELLED:
+            assert time.monotonic() < deadline, "the scheduler did not run the expiry"
+            assert worker.poll() is None, worker.stderr.read().decode() if worker.stderr else ""
+            time.sleep(0.1)  # another process's scheduler: polling the order is the only way
+        item: InventoryItem = runtime.store.get(InventoryItem.create_id("MUG"))
+        assert item.reserved == 0
+    finally:
+        worker.terminate()  # rq's warm shutdown: the scheduler it forked stops with it
+        assert worker.wait(30) == 0
+        runtime.close()
