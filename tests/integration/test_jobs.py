@@ -24,6 +24,7 @@ from tillroll.infra.settings import Settings
 from tillroll.infra.smtp import SmtpMailer, parse_smtp_url
 
 from tests.conftest import ROOT, child_env, open_accounts
+from tests.integration.test_reactions import KILLED_FOLLOWER
 from tests.integration.workload import create_product, order
 from tillroll.bootstrap import Runtime, mail_directory
 from tillroll.worker import work
@@ -230,3 +231,35 @@ def test_a_running_worker_s_scheduler_expires_a_reservation_when_it_is_due(
         worker.terminate()  # rq's warm shutdown: the scheduler it forked stops with it
         assert worker.wait(30) == 0
         runtime.close()
+
+
+def test_order_mails_are_sent_once_per_cause_when_the_reaction_is_killed_mid_batch(
+    runtime: Runtime, settings: Settings
+) -> None:
+    open_accounts(runtime)
+    create_product(runtime.store, "MUG", 1299, 100)
+    placed = [order(runtime.store, CUSTOMER, [("MUG", 1, 1299)]) for _ in range(8)]
+    for order_id in placed:
+        _change(runtime, order_id, "pay", "ship")
+
+    # 8 confirmations + 8 receipts + 8 shipment notices; killed after 13 of them were enqueued
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_FOLLOWER],
+        env=child_env(settings, KILL_AFTER="13"),
+        cwd=ROOT,
+        timeout=120,
+        capture_output=True,
+    )
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    assert runtime.jobs.queue().count == 13
+    resumed = _cli(settings, "projections", "run", "--once")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert runtime.jobs.queue().count == 24
+    worker = _cli(settings, "worker", "--burst")
+    assert worker.returncode == 0, worker.stderr[-2000:]
+
+    mails = _mails(settings)
+    for order_id in placed:
+        causes = sorted(i.split(".")[0] for i in mails if order_id in i)
+        assert causes == ["<order-confirmation", "<receipt", "<shipment"]
+    assert len(mails) == 24
