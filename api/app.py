@@ -22,6 +22,7 @@ from tillroll.api.errors import exception_handlers
 from tillroll.api.health import HealthController
 from tillroll.api.http_metrics import HttpMetrics
 from tillroll.api.inventory import InventoryController
+from tillroll.api.jobs import JobsController
 from tillroll.api.openapi_docs import assets_router, document_errors, swagger_plugin
 from tillroll.api.ops import MetricsController, OpsController
 from tillroll.api.orders import OrdersController
@@ -57,6 +58,8 @@ class AppParts:
     """PROMETHEUS_MULTIPROC_DIR when several processes serve (api/ops.py: http_registry)."""
     throttle_namespace: str = "tr:throttle"
     """Where in Redis the throttles count (shared by every process of one shop)."""
+    jobs: Any = None
+    """The background jobs, for ops (api.jobs.JobsView); None: GET /v1/ops/jobs is a 503."""
 
 
 def create_app(parts: AppParts) -> Litestar:
@@ -98,6 +101,9 @@ def create_app(parts: AppParts) -> Litestar:
     def provide_runner() -> Any:
         return parts.runner
 
+    def provide_jobs() -> Any:
+        return parts.jobs
+
     app = Litestar(
         route_handlers=[
             assets_router(),
@@ -110,11 +116,13 @@ def create_app(parts: AppParts) -> Litestar:
             OpsController,
             AuditController,
             MetricsController,
+            JobsController,
         ],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
             "read": Provide(provide_read, sync_to_thread=False),
             "runner": Provide(provide_runner, sync_to_thread=False),
+            "jobs": Provide(provide_jobs, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
         before_request=strict_body,

@@ -22,6 +22,7 @@ from tillroll.commands import (
     inventory,
     notifications,
     ordering,
+    reservations,
 )
 from tillroll.commands.context import CommandContext
 
@@ -41,6 +42,11 @@ HANDLERS: dict[type, Handler] = {
     ordering.CancelOrder: ordering.cancel_order,
     identity.OpenAccount: identity.open_account,
     notifications.SendOrderConfirmation: notifications.send_order_confirmation,
+    notifications.SendPaymentReceipt: notifications.send_payment_receipt,
+    notifications.SendShipmentNotice: notifications.send_shipment_notice,
+    notifications.SendRefundNotice: notifications.send_refund_notice,
+    notifications.SendReturnReceived: notifications.send_return_received,
+    reservations.ExpireReservation: reservations.expire_reservation,
 }
 
 BY_NAME: dict[str, type] = {command.__name__: command for command in HANDLERS}
@@ -59,6 +65,7 @@ CONTENDED: dict[type, Callable[[Any], list[str]]] = {
     inventory.ReceiveStock: lambda c: [c.sku],
     inventory.AdjustStock: lambda c: [c.sku],
     ordering.CancelOrder: lambda c: [str(c.order_id)],
+    reservations.ExpireReservation: lambda c: [str(c.order_id)],
 }
 
 MAX_ATTEMPTS = 20

@@ -4,6 +4,7 @@ real thing and the composition root (tillroll/bootstrap.py) passes it in."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 from uuid import UUID
 
@@ -64,6 +65,8 @@ class OutgoingMail(msgspec.Struct, frozen=True):
     subject: str
     text: str
     headers: dict[str, str] = {}
+    html: str = ""
+    """The same message as HTML (an alternative to `text`); empty: plain text only."""
 
 
 class Mailer(Protocol):
@@ -77,4 +80,10 @@ class JobQueue(Protocol):
     def enqueue(self, command: msgspec.Struct, *, job_id: str, queue: str = "default") -> bool:
         """Run `command` later, in a worker, at most once per `job_id` (characters
         A-Z a-z 0-9 - _): False if a job with that id exists already."""
+        ...
+
+    def schedule(
+        self, command: msgspec.Struct, *, job_id: str, at: datetime, queue: str = "default"
+    ) -> bool:
+        """Like `enqueue`, but the job runs no earlier than `at` (timezone-aware)."""
         ...

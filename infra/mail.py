@@ -1,6 +1,7 @@
 """Mail delivery. The embedded default writes each message as an .eml file under the data
 directory instead of sending it; the file is named by the message's Message-ID, and created
-only if absent, so a repeated delivery of the same cause leaves exactly one message."""
+only if absent, so a repeated delivery of the same cause leaves exactly one message. (SMTP
+delivery: infra/smtp.py.)"""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def to_email(mail: Any, sender: str = SENDER) -> EmailMessage:
     for name, value in mail.headers.items():
         message[name] = value
     message.set_content(mail.text)
+    if getattr(mail, "html", ""):
+        message.add_alternative(mail.html, subtype="html")
     return message
 
 

@@ -23,6 +23,21 @@ def _flag(value: str | None, default: bool | None) -> bool | None:
     raise SettingsError(f"not a boolean: {value!r}")
 
 
+def duration(raw: str) -> float:
+    """Seconds from `90`, `90s`, `30m`, `2h` (a plain number is seconds)."""
+    text = raw.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600}
+    scale = units.get(text[-1:])
+    number = text[:-1] if scale is not None else text
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        raise SettingsError(f"not a duration (e.g. 90s, 30m, 2h): {raw!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise SettingsError(f"a duration must be positive: {raw!r}")
+    return seconds
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -119,6 +134,12 @@ class Settings:
     `off`); the health probes and /metrics are never limited."""
     request_deadline_seconds: float = 2.0
     """An answer not started by then is a 503 with Retry-After (a stalled database); 0: none."""
+    smtp_url: str | None = None
+    """smtp://user:pass@host:587?starttls=1 or smtps://...; None writes .eml files under
+    data_dir/mail instead."""
+    mail_from: str = "tillroll <shop@tillroll.invalid>"
+    payment_timeout: float = 1800.0
+    """Seconds an order may stay unpaid before its reservation expires (it is cancelled)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -144,6 +165,9 @@ class Settings:
             projection_rebuild_batch=_int(env, "TILLROLL_PROJECTION_REBUILD_BATCH", 5000),
             request_deadline_seconds=_float(env, "TILLROLL_REQUEST_DEADLINE", 2.0),
             rate_limit=_rate(env.get("TILLROLL_RATE_LIMIT") or "100/minute"),
+            smtp_url=env.get("TILLROLL_SMTP_URL") or None,
+            mail_from=env.get("TILLROLL_MAIL_FROM") or "tillroll <shop@tillroll.invalid>",
+            payment_timeout=duration(env.get("TILLROLL_PAYMENT_TIMEOUT") or "30m"),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -168,6 +192,9 @@ class Settings:
             "TILLROLL_PROJECTION_REBUILD_BATCH": str(self.projection_rebuild_batch),
             "TILLROLL_REQUEST_DEADLINE": str(self.request_deadline_seconds),
             "TILLROLL_RATE_LIMIT": self.rate_limit,
+            "TILLROLL_SMTP_URL": self.smtp_url or "",
+            "TILLROLL_MAIL_FROM": self.mail_from,
+            "TILLROLL_PAYMENT_TIMEOUT": repr(self.payment_timeout),
         }
         if self.demo is not None:
             env["TILLROLL_DEMO"] = "1" if self.demo else "0"

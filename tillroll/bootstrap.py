@@ -18,7 +18,8 @@ from psycopg_pool import ConnectionPool
 
 from tillroll.api.app import AppParts, create_app
 from tillroll.commands.context import CommandContext, Principal
-from tillroll.commands.reactions import REACTIONS, ActiveReaction
+from tillroll.commands.ports import Mailer
+from tillroll.commands.reactions import ActiveReaction, reactions
 from tillroll.infra.embedded import EmbeddedServers, start_embedded
 from tillroll.infra.eventstore import EventStore
 from tillroll.infra.jobs import RqJobQueue, rq_connection
@@ -26,6 +27,7 @@ from tillroll.infra.mail import FileMailer
 from tillroll.infra.postgres import read_model_pool
 from tillroll.infra.redis import async_redis_client, redis_client
 from tillroll.infra.settings import Settings, parse_rate
+from tillroll.infra.smtp import SentLedger, SmtpMailer, parse_smtp_url
 from tillroll.projections.engine.live_builds import LiveBuilds
 from tillroll.projections.engine.runner import ProjectionRunner
 from tillroll.projections.registry import PROJECTIONS
@@ -51,6 +53,15 @@ def mail_directory(settings: Settings) -> Path:
     return Path(settings.data_dir) / "mail"
 
 
+def open_mailer(settings: Settings, client: redis.Redis) -> Mailer:
+    """SMTP when TILLROLL_SMTP_URL is set (delivered Message-IDs remembered in Redis), else
+    .eml files under the data directory."""
+    if settings.smtp_url:
+        ledger = SentLedger(client, settings.redis_prefix)
+        return SmtpMailer(parse_smtp_url(settings.smtp_url), settings.mail_from, ledger=ledger)
+    return FileMailer(mail_directory(settings), settings.mail_from)
+
+
 @dataclass
 class Runtime:
     """Everything one process runs on, opened once and closed once."""
@@ -61,7 +72,7 @@ class Runtime:
     redis: redis.Redis
     runner: ProjectionRunner
     jobs: RqJobQueue
-    mailer: FileMailer
+    mailer: Mailer
     servers: EmbeddedServers = field(default_factory=EmbeddedServers)
     _closed: bool = False
 
@@ -90,7 +101,10 @@ class Runtime:
             )
             client = redis_client(settings.redis_url)
             jobs = RqJobQueue(rq_connection(settings.redis_url), prefix=settings.redis_prefix)
-            reactions = [ActiveReaction(reaction, jobs, store) for reaction in REACTIONS]
+            active = [
+                ActiveReaction(reaction, jobs, store)
+                for reaction in reactions(settings.payment_timeout)
+            ]
             runner = ProjectionRunner(
                 store,
                 read_pool,
@@ -99,14 +113,15 @@ class Runtime:
                 prefix=settings.redis_prefix,
                 batch_size=settings.projection_batch,
                 rebuild_batch=settings.projection_rebuild_batch,
-                reactions=reactions,
+                reactions=active,
             )
             runner.setup()
         except BaseException:
             servers.stop()
             raise
-        mailer = FileMailer(mail_directory(settings))
-        return cls(settings, store, read_pool, client, runner, jobs, mailer, servers)
+        return cls(
+            settings, store, read_pool, client, runner, jobs, open_mailer(settings, client), servers
+        )
 
     def live_builds(self, ttl: float = 1.0) -> LiveBuilds:
         """Which build of each read model queries should read (cached for `ttl` seconds)."""

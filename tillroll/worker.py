@@ -12,6 +12,7 @@ from rq import SimpleWorker
 
 from tillroll.commands.bus import BY_NAME, dispatch
 from tillroll.commands.context import Principal
+from tillroll.infra.jobs import refusals_are_final
 
 if TYPE_CHECKING:
     from tillroll.bootstrap import Runtime
@@ -44,6 +45,7 @@ def work(runtime: Runtime, queues: Sequence[str] = ("default",), *, burst: bool 
             [runtime.jobs.queue(name) for name in queues],
             connection=runtime.jobs.connection,
             serializer=runtime.jobs.queue().serializer,
+            exception_handlers=[refusals_are_final],
         )
         return bool(worker.work(burst=burst, with_scheduler=True, logging_level="WARNING"))
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -23,11 +24,13 @@ from tillroll.commands.ports import EventStorePort, JobQueue
 
 @dataclass(frozen=True)
 class Enqueue:
-    """Run `command` in the worker, once per `job_id` (characters A-Z a-z 0-9 - _)."""
+    """Run `command` in the worker, once per `job_id` (characters A-Z a-z 0-9 - _); not
+    before `at` if given (rq's scheduler holds it until then)."""
 
     command: msgspec.Struct
     job_id: str
     queue: str = "default"
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,11 @@ class ActiveReaction:
             if not isinstance(event, self.reaction.follows):
                 continue
             for effect in self.reaction.issue(event):
-                if isinstance(effect, Enqueue):
+                if isinstance(effect, Enqueue) and effect.at is not None:
+                    self.jobs.schedule(
+                        effect.command, job_id=effect.job_id, at=effect.at, queue=effect.queue
+                    )
+                elif isinstance(effect, Enqueue):
                     self.jobs.enqueue(effect.command, job_id=effect.job_id, queue=effect.queue)
                 else:
                     ctx = CommandContext(self.store, principal=self.principal)

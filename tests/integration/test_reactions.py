@@ -46,10 +46,19 @@ KILLED_FOLLOWER = textwrap.dedent(
 )
 
 
+def _plain(message: email.message.Message) -> email.message.Message:
+    """The message as a plain-text reader sees it: its headers, and its text/plain
+    alternative as the body (messages carry an HTML alternative too)."""
+    if message.is_multipart():
+        text = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+        message.set_payload(text.get_payload(decode=True).decode(text.get_content_charset()))
+    return message
+
+
 def _messages(settings: Settings) -> list[email.message.Message]:
     directory = mail_directory(settings)
     files = sorted(directory.glob("*.eml")) if directory.exists() else []
-    return [email.message_from_bytes(path.read_bytes()) for path in files]
+    return [_plain(email.message_from_bytes(path.read_bytes())) for path in files]
 
 
 def _reaction_position(rt: Runtime, name: str) -> int:

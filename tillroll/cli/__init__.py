@@ -1,4 +1,5 @@
-"""The `tillroll` command line: serve, projections, audit, migrate, seed, users, worker."""
+"""The `tillroll` command line: serve, projections, audit, migrate, seed, users, worker,
+jobs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tillroll.aggregates.errors import DomainError
+from tillroll.cli import jobs as jobs_cli
 from tillroll.cli.audit import cmd_audit
 from tillroll.cli.console import CliError, log, open_runtime, seed_if_asked
 from tillroll.cli.projections import cmd_projections
@@ -38,11 +40,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     if args.no_projections:
         settings = replace(settings, run_projections=False)
+    run_worker = settings.embedded and not args.no_worker  # decided before servers resolve
     runtime = open_runtime(settings)
     runtime.servers.supervise()  # a dead embedded valkey comes back on its own
     projections: ProjectionProcess | None = None
+    worker: jobs_cli.WorkerProcess | None = None
     try:
         seed_if_asked(runtime)
+        if run_worker:
+            # The embedded default runs everything from one command: the jobs too.
+            worker = jobs_cli.WorkerProcess({**os.environ, **runtime.settings.as_env()})
+            worker.start()
         if settings.run_projections:
             # A process of their own (`tillroll projections run`), on the servers this one
             # resolved (the embedded ones included), so they do not share the API's GIL.
@@ -77,6 +85,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         uvicorn.run("tillroll.asgi:create", factory=True, workers=args.workers, **options)
         return 0
     finally:
+        if worker is not None:
+            worker.stop()
         if projections is not None:
             projections.stop()
         runtime.close()
@@ -151,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not run the projections (by default a child process runs them)",
     )
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not run a job worker (by default the embedded default runs one as a child)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     proj = sub.add_parser(
@@ -215,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("queues", nargs="*", default=["default"])
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     worker.set_defaults(func=cmd_worker)
+    jobs_cli.add_parser(sub)
     return parser
 
 

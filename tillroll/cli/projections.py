@@ -30,13 +30,17 @@ class ProjectionProcess:
     API's GIL: restarted with back-off if it dies, stopped with `stop`. Its output goes to
     the parent's own stdout and stderr (serve's log)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(
+        self, env: dict[str, str], command: list[str] = RUN, label: str = "projections"
+    ) -> None:
         self.env = env
+        self.command = command
+        self.label = label
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._supervise, name="projections", daemon=True)
+        self._thread = threading.Thread(target=self._supervise, name=label, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -50,17 +54,18 @@ class ProjectionProcess:
                 # Its own session: a terminal's Ctrl-C reaches serve, which stops the child
                 # itself (so the child is not restarted while serve shuts down).
                 self.proc = subprocess.Popen(
-                    RUN, env=self.env, start_new_session=True, preexec_fn=_die_with_parent
+                    self.command, env=self.env, start_new_session=True, preexec_fn=_die_with_parent
                 )
             started = time.monotonic()
-            log.info("projections run in process %s", self.proc.pid)
+            log.info("%s run in process %s", self.label, self.proc.pid)
             code = self.proc.wait()
             if self._stopping.is_set():
                 return
             if time.monotonic() - started >= STEADY:
                 backoff = FIRST_RESTART
             log.warning(
-                "the projection process exited with code %s; restarting it in %.0f s",
+                "the %s process exited with code %s; restarting it in %.0f s",
+                self.label,
                 code,
                 backoff,
             )
