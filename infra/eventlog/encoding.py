@@ -22,7 +22,7 @@ from eventsourcing.persistence import (
     StoredEvent,
     find_id_convertor,
 )
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import TopicError, get_topic, resolve_topic
 from tillroll.aggregates.values import STORED_VALUES, stored_values
 
 MARK = "_typed_"
@@ -225,7 +225,10 @@ class TypedMapper(Mapper[UUID]):
         a topic the values are plain JSON."""
         if not data.startswith(TYPED_PREFIX):
             return None
-        codec = self.codec(resolve_topic(topic)) if topic else None
+        try:
+            codec = self.codec(resolve_topic(topic)) if topic else None
+        except TopicError:  # a class since renamed: its fields are still worth showing
+            codec = None
         state = None
         if codec is not None:
             try:

@@ -196,3 +196,22 @@ def test_the_current_class_version_is_stored_where_the_library_stores_it(
 
     assert stored.state.startswith(TYPED_PREFIX) and b'"class_version":2' in stored.state
     assert mapper.to_domain_event(stored) == weighed
+
+
+def test_the_audit_reads_a_typed_state_of_a_class_that_no_longer_resolves(
+    mapper: TypedMapper,
+) -> None:
+    state = mapper.to_stored_event(_placed()).state
+
+    seen = mapper.decode_with_meta("tillroll.gone:Placed", state)
+
+    assert seen is not None and seen["customer_id"] == "87654321-4321-8765-4321-876543218765"
+
+
+def test_a_damaged_typed_state_fails_as_a_value_error(mapper: TypedMapper) -> None:
+    state = mapper.to_stored_event(_placed()).state[:-5]
+
+    with pytest.raises(ValueError):
+        mapper.decode_with_meta(get_topic(Order.Placed), state)
+    with pytest.raises(ValueError):
+        mapper.to_domain_event(StoredEvent(uuid4(), 1, get_topic(Order.Placed), state))
