@@ -112,11 +112,11 @@ class Codec:
     def encode(self, state: dict[str, Any]) -> bytes | None:
         """The typed bytes, or None when they would not decode to an equal state (a field
         holding something other than its annotation says: stored tagged instead)."""
-        data = _ENCODER.encode(state)
         try:
+            data = _ENCODER.encode(state)
             same = self.decoder.decode(data) == state
-        except msgspec.ValidationError:
-            same = False
+        except (msgspec.EncodeError, msgspec.ValidationError, TypeError):
+            return None
         return data if same else None
 
     def decode(self, data: bytes, upcast: type) -> dict[str, Any]:

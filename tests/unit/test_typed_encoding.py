@@ -118,6 +118,19 @@ def test_a_field_holding_other_than_its_annotation_is_written_tagged(
     assert mapper.to_domain_event(stored).customer_id == "87654321-4321-8765-4321-876543218765"
 
 
+def test_a_field_holding_what_msgspec_cannot_encode_fails_as_before(
+    mapper: TypedMapper, tagged: Mapper
+) -> None:
+    placed = _placed()
+    object.__setattr__(placed, "customer_id", object())
+
+    with pytest.raises(Exception) as typed_error:
+        mapper.to_stored_event(placed)
+    with pytest.raises(Exception) as tagged_error:
+        tagged.to_stored_event(placed)
+    assert type(typed_error.value) is type(tagged_error.value)
+
+
 def test_a_value_outside_its_wire_constraints_is_written_and_read_back(
     mapper: TypedMapper,
 ) -> None:
