@@ -20,6 +20,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
+    Mapper,
     Notification,
     StoredEvent,
     Transcoder,
@@ -33,12 +34,12 @@ from tillroll.aggregates.values import StoredValue, stored_values
 from tillroll.infra.eventlog import schema as log_schema
 from tillroll.infra.eventlog.audit_reads import AuditReads, Row
 from tillroll.infra.eventlog.chain import GENESIS, link
+from tillroll.infra.eventlog.encoding import META_KEY, TypedMapper
 from tillroll.infra.eventlog.recorder import LogPage, StoredClaim, TillrollRecorder
 from tillroll.infra.trusted_cache import TRUST_SECONDS, TrustedCache
 
 APPLICATION_NAME = "Tillroll"
 EVENTS_TABLE = "tillroll_events"
-META_KEY = "__meta__"
 SNAPSHOT_EVERY = 100
 AGGREGATE_CACHE = 10_000
 _event_meta: ContextVar[Mapping[str, str] | None] = ContextVar("event_meta", default=None)
@@ -88,6 +89,13 @@ class MetadataTranscoder(JSONTranscoder):
         return super().decode(data)
 
 
+class TillrollMapper(TypedMapper):
+    """Typed states (infra/eventlog/encoding.py) carrying the current command's metadata."""
+
+    def meta(self) -> Mapping[str, str] | None:
+        return _event_meta.get()
+
+
 def load(app: Application[UUID], aggregate_id: UUID, version: int | None = None) -> Any:
     """An aggregate through the application's repository; a missing one is NotFound."""
     try:
@@ -105,6 +113,11 @@ class TillrollApplication(Application[UUID]):
         # query of up to SNAPSHOT_EVERY events, all decoded: 14 % of a place-order's CPU in
         # a profile); the aggregate just saved is a state at least that recent.
         take_snapshots(self, processing_event.events, processing_event.aggregates)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=TillrollMapper
+        )
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = MetadataTranscoder()
@@ -350,9 +363,14 @@ class EventStore:
         """The chain hash of one event after `previous` (None: the stream's first)."""
         return link(GENESIS if previous is None else previous, stream_id, version, topic, state)
 
-    def decode_with_meta(self, state: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A stored event's fields and the metadata of the command that caused it."""
-        data = self.transcoder.decode_with_meta(state)
+    def decode_with_meta(
+        self, state: bytes, topic: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A stored event's fields and the metadata of the command that caused it (values
+        typed by the event's class when its topic is given)."""
+        mapper: TypedMapper = self.app.mapper  # type: ignore[assignment]
+        typed = mapper.decode_with_meta(topic, state)
+        data = typed if typed is not None else self.transcoder.decode_with_meta(state)
         return data, data.pop(META_KEY, None) or {}
 
     @contextmanager

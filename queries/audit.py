@@ -31,7 +31,9 @@ class AuditLog(Protocol):
 
     def decode(self, notification: StoredEvent) -> Any: ...
 
-    def decode_with_meta(self, state: bytes) -> tuple[dict[str, Any], dict[str, Any]]: ...
+    def decode_with_meta(
+        self, state: bytes, topic: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]: ...
 
     def stream_rows(self, stream_id: UUID, after_version: int, limit: int) -> list[Row]: ...
 
@@ -90,7 +92,7 @@ def _short_type(topic: str) -> str:
 def to_event(store: AuditLog, row: Row) -> AuditEvent:
     position, stream_id, version, topic, state, digest = row
     try:
-        data, meta = store.decode_with_meta(bytes(state))
+        data, meta = store.decode_with_meta(bytes(state), topic)
         when = data.pop("timestamp", None)
         data.pop("originator_topic", None)
     except (ValueError, TypeError):  # a damaged row is still exported as stored, to investigate

@@ -93,6 +93,13 @@ def mapper() -> Mapper:
     return MemoryApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
 
 
+@pytest.fixture(scope="module")
+def tagged_mapper(mapper: Mapper) -> Mapper:
+    """The library's mapper over the store's transcoder: the tagged format, which the log
+    already holds and which classes the typed format cannot rebuild are still written in."""
+    return Mapper(transcoder=mapper.transcoder)
+
+
 EVENTS = _event_classes()
 
 
@@ -156,8 +163,10 @@ def _placed() -> Any:
     )
 
 
-def test_a_placed_order_is_stored_in_the_format_the_log_already_holds(mapper: Mapper) -> None:
-    assert mapper.to_stored_event(_placed()).state == PLACED_STATE
+def test_a_placed_order_is_stored_in_the_format_the_log_already_holds(
+    tagged_mapper: Mapper,
+) -> None:
+    assert tagged_mapper.to_stored_event(_placed()).state == PLACED_STATE
 
 
 def test_a_placed_order_from_the_log_reads_back_as_values(mapper: Mapper) -> None:
