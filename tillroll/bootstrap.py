@@ -187,5 +187,6 @@ def http_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litest
             rate_limit=parse_rate(settings.rate_limit),
             throttle_namespace=f"{settings.redis_prefix}throttle",
             metrics_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            jobs=runtime.jobs,
         )
     )
