@@ -19,11 +19,13 @@ from tillroll.api.auth import AuthController, jwt_auth
 from tillroll.api.catalog import CatalogController
 from tillroll.api.categories import CategoriesController
 from tillroll.api.errors import exception_handlers
+from tillroll.api.fulfilment import FulfilmentController
 from tillroll.api.health import HealthController
 from tillroll.api.http_metrics import HttpMetrics
 from tillroll.api.inventory import InventoryController
 from tillroll.api.ops import MetricsController, OpsController
 from tillroll.api.orders import OrdersController
+from tillroll.api.payments import PaymentsController
 from tillroll.api.requests import strict_body
 from tillroll.queries.read_side import ReadSide
 
@@ -45,6 +47,8 @@ class AppParts:
     async_redis: Callable[[], Any]
     """Makes an asyncio Redis client; called on the serving event loop, which it binds to."""
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = ()
+    payments: Any = None
+    """The payment provider (commands.ports.PaymentsPort): Stripe or the test-mode one."""
 
 
 def create_app(parts: AppParts) -> Litestar:
@@ -70,6 +74,9 @@ def create_app(parts: AppParts) -> Litestar:
     def provide_runner() -> Any:
         return parts.runner
 
+    def provide_payments() -> Any:
+        return parts.payments
+
     return Litestar(
         route_handlers=[
             HealthController,
@@ -78,6 +85,8 @@ def create_app(parts: AppParts) -> Litestar:
             CategoriesController,
             InventoryController,
             OrdersController,
+            PaymentsController,
+            FulfilmentController,
             OpsController,
             AuditController,
             MetricsController,
@@ -86,6 +95,7 @@ def create_app(parts: AppParts) -> Litestar:
             "store": Provide(provide_store, sync_to_thread=False),
             "read": Provide(provide_read, sync_to_thread=False),
             "runner": Provide(provide_runner, sync_to_thread=False),
+            "payments": Provide(provide_payments, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
         before_request=strict_body,

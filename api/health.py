@@ -8,6 +8,7 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.response import Redirect
+from tillroll.api.payments import payments_mode
 from tillroll.queries.read_side import ReadSide
 
 MAX_READY_LAG = 1000
@@ -31,6 +32,8 @@ class Readiness(msgspec.Struct):
     redis: Check
     head: int
     lag: dict[str, int]
+    payments: str = ""
+    """'stripe', or 'test-mode ...' when the built-in provider stands in for Stripe."""
 
 
 class HealthController(Controller):
@@ -38,13 +41,17 @@ class HealthController(Controller):
     opt = {"public": True}
 
     @get("/health")
-    async def health(self) -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
+    async def health(self, payments: NamedDependency[Any]) -> Response[dict[str, str]]:
+        """Liveness: the process answers. `X-Tillroll-Payments` says which payment provider
+        runs (`test-mode ...` for the built-in one)."""
+        return Response({"status": "ok"}, headers={"X-Tillroll-Payments": payments_mode(payments)})
 
     @get("/ready", sync_to_thread=True)
     def ready(
-        self, store: NamedDependency[LogHead], read: NamedDependency[ReadSide]
+        self,
+        store: NamedDependency[LogHead],
+        read: NamedDependency[ReadSide],
+        payments: NamedDependency[Any],
     ) -> Response[Readiness]:
         """Readiness: PostgreSQL and Redis answer and no read model is far behind."""
         head, lag = 0, {}
@@ -69,7 +76,8 @@ class HealthController(Controller):
             and redis_check.ok
             and all(0 <= behind <= MAX_READY_LAG for behind in lag.values())
         )
-        body = Readiness("ready" if ok else "not ready", postgres, redis_check, head, lag)
+        status = "ready" if ok else "not ready"
+        body = Readiness(status, postgres, redis_check, head, lag, payments_mode(payments))
         return Response(body, status_code=200 if ok else 503)
 
     @get("/docs", include_in_schema=False)

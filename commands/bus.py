@@ -18,10 +18,12 @@ from tillroll.commands import (
     batching,
     catalog,
     categories,
+    fulfilment,
     identity,
     inventory,
     notifications,
     ordering,
+    payments,
 )
 from tillroll.commands.context import CommandContext
 
@@ -41,6 +43,15 @@ HANDLERS: dict[type, Handler] = {
     ordering.CancelOrder: ordering.cancel_order,
     identity.OpenAccount: identity.open_account,
     notifications.SendOrderConfirmation: notifications.send_order_confirmation,
+    payments.StartPayment: payments.start_payment,
+    payments.ApplyPaymentEvent: payments.apply_payment_event,
+    payments.IssueRefund: payments.issue_refund,
+    fulfilment.ShipOrder: fulfilment.ship_order,
+    fulfilment.DeliverOrder: fulfilment.deliver_order,
+    fulfilment.RefundOrder: fulfilment.refund_order,
+    fulfilment.RequestReturn: fulfilment.request_return,
+    fulfilment.AcceptReturn: fulfilment.accept_return,
+    fulfilment.ReceiveReturn: fulfilment.receive_return,
 }
 
 BY_NAME: dict[str, type] = {command.__name__: command for command in HANDLERS}

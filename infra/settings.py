@@ -64,6 +64,14 @@ class Settings:
     """Events a rebuild reads and applies per transaction."""
     read_wait_seconds: float = 2.0
     """How long a read with ?min_position=N waits for its read model."""
+    stripe_api_key: str | None = None
+    """None: the built-in test-mode payment provider (no Stripe account needed)."""
+    stripe_webhook_secret: str | None = None
+    """None: a random one kept in data_dir (test mode only makes sense then)."""
+    stripe_api_base: str | None = None
+    """Another Stripe API address (a local fake in tests); None: Stripe's own."""
+    stripe_webhook_tolerance: int = 300
+    """Seconds a webhook's signed timestamp may be old."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +94,10 @@ class Settings:
             log_json=bool(_flag(env.get("TILLROLL_LOG_JSON"), False)),
             projection_batch=_int(env, "TILLROLL_PROJECTION_BATCH", 500),
             projection_rebuild_batch=_int(env, "TILLROLL_PROJECTION_REBUILD_BATCH", 5000),
+            stripe_api_key=env.get("TILLROLL_STRIPE_API_KEY") or None,
+            stripe_webhook_secret=env.get("TILLROLL_STRIPE_WEBHOOK_SECRET") or None,
+            stripe_api_base=env.get("TILLROLL_STRIPE_API_BASE") or None,
+            stripe_webhook_tolerance=_int(env, "TILLROLL_STRIPE_WEBHOOK_TOLERANCE", 300),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -106,6 +118,10 @@ class Settings:
             "TILLROLL_LOG_LEVEL": self.log_level,
             "TILLROLL_PROJECTION_BATCH": str(self.projection_batch),
             "TILLROLL_PROJECTION_REBUILD_BATCH": str(self.projection_rebuild_batch),
+            "TILLROLL_STRIPE_API_KEY": self.stripe_api_key or "",
+            "TILLROLL_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret or "",
+            "TILLROLL_STRIPE_API_BASE": self.stripe_api_base or "",
+            "TILLROLL_STRIPE_WEBHOOK_TOLERANCE": str(self.stripe_webhook_tolerance),
         }
         if self.demo is not None:
             env["TILLROLL_DEMO"] = "1" if self.demo else "0"

@@ -241,6 +241,9 @@ class Order(Aggregate):
     def paid_total(self) -> Money:
         return Money(sum(self.payments.values()), self.total.currency)
 
+    def check_payable(self) -> None:
+        self._require(S.PAID)
+
     def start_payment(self, intent_id: str) -> None:
         self._require(S.PAID)
         if intent_id != self.payment_intent:
@@ -354,9 +357,7 @@ class Order(Aggregate):
     @property
     def refundable(self) -> Money:
         """What was paid and is not yet refunded or asked to be."""
-        return Money(
-            sum(self.payments.values()) - sum(self.refunds.values()), self.total.currency
-        )
+        return Money(sum(self.payments.values()) - sum(self.refunds.values()), self.total.currency)
 
     @property
     def refunded_total(self) -> Money:
