@@ -64,7 +64,12 @@ class StripeWebhooks:
         return f"t={at},v1={digest}"
 
 
-def _intent(obj: Any) -> StripeIntent:
+def _plain(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _intent(resource: Any) -> StripeIntent:
+    obj = _plain(resource)
     return StripeIntent(
         id=obj["id"],
         client_secret=obj.get("client_secret") or "",
@@ -74,7 +79,8 @@ def _intent(obj: Any) -> StripeIntent:
     )
 
 
-def _refund(obj: Any) -> StripeRefund:
+def _refund(resource: Any) -> StripeRefund:
+    obj = _plain(resource)
     metadata = obj.get("metadata") or {}
     return StripeRefund(
         id=obj["id"],
