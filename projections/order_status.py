@@ -103,7 +103,12 @@ class OrderStatusView(RedisProjection):
             self.order_key(order_id),
             mapping={"status": status, "updated_at": at, "version": event.originator_version},
         )
-        pipe.rpush(self.history_key(order_id), _encode(_entry(status, event, position)))
+        # A refund of part of the payment leaves the status as it was; the history says what
+        # happened.
+        shown = status
+        if isinstance(event, Order.Refunded) and status != OrderStatus.REFUNDED:
+            shown = "partially_refunded"
+        pipe.rpush(self.history_key(order_id), _encode(_entry(shown, event, position)))
 
     def on_fact(self, pipe: Any, event: Any, position: int) -> None:
         order_id = str(event.originator_id)
