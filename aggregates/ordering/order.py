@@ -1,158 +1,60 @@
 """Order: lines, a shipping address and a lifecycle that only moves along legal transitions:
 placed -> paid -> (partially_)shipped -> delivered, cancel before shipment, refunds that never
-exceed what was paid, and returns of delivered lines. The money rules live in payments.py."""
+exceed what was paid, and returns of delivered lines."""
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-import msgspec
 from eventsourcing.domain import Aggregate, event
 from tillroll.aggregates.errors import Conflict, IllegalTransition, InvalidValue, NotFound
-from tillroll.aggregates.money import MAX_PRICE, Money
-from tillroll.aggregates.sku import Sku, check_sku
-from tillroll.aggregates.values import stored_as
+from tillroll.aggregates.money import Money
+from tillroll.aggregates.ordering.lifecycle import (
+    LIFECYCLE,
+    REFUNDABLE,
+    SHIPMENT_STEPS,
+    TRANSITIONS,
+    OrderStatus,
+    ReturnStatus,
+    return_order_id,
+)
+from tillroll.aggregates.ordering.lines import (
+    MAX_LINES,
+    MAX_QUANTITY,
+    Address,
+    Country,
+    ItemCount,
+    Lines,
+    OrderLine,
+    Quantity,
+    Text,
+    check_counts,
+    check_lines,
+)
 
-MAX_LINES = 100
-MAX_QUANTITY = 10_000
-
-# The constraints below are checked when a request body is decoded (a 400 naming the
-# field); the domain checks its own rules again in `check_lines` (a 422), whoever calls.
-Quantity = Annotated[int, msgspec.Meta(gt=0, le=MAX_QUANTITY)]
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-# `(?!\n)`: Python's `$` also matches before a final newline.
-Country = Annotated[
-    str, msgspec.Meta(pattern=r"^[A-Z]{2}$(?!\n)", description="ISO 3166-1 alpha-2")
+# What this module has always offered, now kept beside it.
+__all__ = [
+    "LIFECYCLE",
+    "MAX_LINES",
+    "MAX_QUANTITY",
+    "REFUNDABLE",
+    "SHIPMENT_STEPS",
+    "TRANSITIONS",
+    "Address",
+    "Country",
+    "ItemCount",
+    "Lines",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "Quantity",
+    "ReturnStatus",
+    "Text",
+    "check_lines",
+    "return_order_id",
 ]
 
-
-@stored_as("order_line")
-class OrderLine(msgspec.Struct, frozen=True):
-    """A line as the customer sends it, as the order keeps it and as Placed stores it."""
-
-    sku: Sku
-    quantity: Quantity
-    unit_price: Money
-
-    @property
-    def total(self) -> Money:
-        return self.unit_price.times(self.quantity)
-
-
-Lines = Annotated[list[OrderLine], msgspec.Meta(min_length=1, max_length=MAX_LINES)]
-
-
-@stored_as("address")
-class Address(msgspec.Struct, frozen=True):
-    name: Text
-    line1: Text
-    city: Text
-    postal_code: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
-    country: Country
-    line2: Annotated[str, msgspec.Meta(max_length=200)] = ""
-
-
-class OrderStatus:
-    PLACED = "placed"
-    PAID = "paid"
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
-    CANCELLED = "cancelled"
-    REFUNDED = "refunded"
-    PARTIALLY_SHIPPED = "partially_shipped"
-
-
 S = OrderStatus
-# The whole lifecycle, as data: from each status, the statuses it may move to.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    S.PLACED: frozenset({S.PAID, S.CANCELLED}),
-    S.PAID: frozenset({S.SHIPPED, S.CANCELLED}),
-    S.SHIPPED: frozenset({S.DELIVERED}),
-    S.DELIVERED: frozenset({S.REFUNDED}),
-    S.CANCELLED: frozenset(),
-    S.REFUNDED: frozenset(),
-}
-# Partial shipments: a side path between paid and shipped. Kept apart from TRANSITIONS (the
-# order's milestones, which tests and docs enumerate) and merged with it in LIFECYCLE.
-SHIPMENT_STEPS: dict[str, frozenset[str]] = {
-    S.PAID: frozenset({S.PARTIALLY_SHIPPED}),
-    S.PARTIALLY_SHIPPED: frozenset({S.PARTIALLY_SHIPPED, S.SHIPPED}),
-}
-LIFECYCLE: dict[str, frozenset[str]] = {
-    status: TRANSITIONS.get(status, frozenset()) | SHIPMENT_STEPS.get(status, frozenset())
-    for status in {*TRANSITIONS, *SHIPMENT_STEPS}
-}
-
-
-@stored_as("item_count")
-class ItemCount(msgspec.Struct, frozen=True):
-    """So many of one sku: a shipment's or a return's line."""
-
-    sku: Sku
-    quantity: Quantity
-
-
-def check_lines(lines: list[OrderLine]) -> Money:
-    """Validate lines and return their total; every rule about a well-formed order lives here."""
-    if not lines:
-        raise InvalidValue("an order needs at least one line", field="lines")
-    if len(lines) > MAX_LINES:
-        raise InvalidValue(f"an order has at most {MAX_LINES} lines", field="lines")
-    seen: set[str] = set()
-    currency = lines[0].unit_price.currency
-    total = Money.zero(currency)
-    for i, line in enumerate(lines):
-        try:
-            check_sku(line.sku)
-        except InvalidValue as exc:
-            raise InvalidValue(exc.detail, field=f"lines[{i}].sku") from None
-        if line.sku in seen:
-            raise InvalidValue(f"sku {line.sku!r} appears twice", field=f"lines[{i}].sku")
-        seen.add(line.sku)
-        quantity = line.quantity
-        if (
-            isinstance(quantity, bool)
-            or not isinstance(quantity, int)
-            or not 0 < quantity <= MAX_QUANTITY
-        ):
-            raise InvalidValue(
-                f"quantity must be between 1 and {MAX_QUANTITY}", field=f"lines[{i}].quantity"
-            )
-        if line.unit_price.amount < 0:
-            raise InvalidValue("unit price must not be negative", field=f"lines[{i}].unit_price")
-        if line.unit_price.amount > MAX_PRICE:
-            raise InvalidValue(
-                f"unit price must be at most {MAX_PRICE}", field=f"lines[{i}].unit_price"
-            )
-        if line.unit_price.currency != currency:
-            raise InvalidValue(
-                "all lines must share one currency", field=f"lines[{i}].unit_price.currency"
-            )
-        total = total + line.total
-    return total
-
-
-REFUNDABLE = frozenset({S.SHIPPED, S.PARTIALLY_SHIPPED, S.DELIVERED})
-"""Where staff may refund part or all of the payment; a paid order before shipment is cancelled
-instead (which refunds it), so stock never leaves unpaid."""
-
-
-class ReturnStatus:
-    REQUESTED = "requested"
-    ACCEPTED = "accepted"
-    RECEIVED = "received"
-
-
-def return_order_id(return_id: str) -> UUID:
-    """The order a return belongs to: a return id is `<order id>-r<n>`."""
-    order_part, sep, number = return_id.rpartition("-r")
-    try:
-        if not sep or not number.isdigit():
-            raise ValueError(return_id)
-        return UUID(order_part)
-    except ValueError:
-        raise InvalidValue(f"not a return id: {return_id!r}", field="return_id") from None
 
 
 class Order(Aggregate):
@@ -321,7 +223,7 @@ class Order(Aggregate):
         left = self.unshipped()
         if lines is None:
             lines = [ItemCount(sku, quantity) for sku, quantity in left.items()]
-        _check_counts(lines, left, "shipped")
+        check_counts(lines, left, "shipped")
         if all(left[c.sku] == c.quantity for c in lines) and len(lines) == len(left):
             self._shipped(carrier=carrier, tracking_code=tracking_code, lines=lines)
         else:
@@ -457,7 +359,7 @@ class Order(Aggregate):
                 field="status",
                 current_status=self.status,
             )
-        _check_counts(lines, self.returnable(), "returned")
+        check_counts(lines, self.returnable(), "returned")
         return_id = f"{self.id}-r{len(self.returns) + 1}"
         self._return_requested(return_id=return_id, lines=lines)
         return return_id
@@ -507,18 +409,3 @@ class Order(Aggregate):
     @event("ReturnReceived")
     def _return_received(self, return_id: str, lines: list[ItemCount]) -> None:
         self.returns[return_id] = ReturnStatus.RECEIVED
-
-
-def _check_counts(lines: list[ItemCount], limits: dict[str, int], verb: str) -> None:
-    if not lines:
-        raise InvalidValue("name at least one line", field="lines")
-    seen: set[str] = set()
-    for i, count in enumerate(lines):
-        if count.sku in seen:
-            raise InvalidValue(f"sku {count.sku!r} appears twice", field=f"lines[{i}].sku")
-        seen.add(count.sku)
-        if count.quantity <= 0 or count.quantity > limits.get(count.sku, 0):
-            raise InvalidValue(
-                f"sku {count.sku!r}: at most {limits.get(count.sku, 0)} can be {verb}",
-                field=f"lines[{i}].quantity",
-            )
