@@ -63,6 +63,13 @@ class InvalidValue(RuleViolation):
     title = "Invalid value"
 
 
+class BadSignature(DomainError):
+    """A signed message (a payment provider's webhook) whose signature is missing, wrong or
+    stale: nothing in it may be believed (HTTP 400)."""
+
+    title = "Invalid signature"
+
+
 class Unauthorized(DomainError):
     """Credentials were not accepted."""
 

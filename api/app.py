@@ -19,6 +19,7 @@ from tillroll.api.catalog import CatalogController
 from tillroll.api.categories import CategoriesController
 from tillroll.api.deadline import deadline
 from tillroll.api.errors import exception_handlers
+from tillroll.api.fulfilment import FulfilmentController
 from tillroll.api.health import HealthController
 from tillroll.api.http_metrics import HttpMetrics
 from tillroll.api.inventory import InventoryController
@@ -26,6 +27,7 @@ from tillroll.api.jobs import JobsController
 from tillroll.api.openapi_docs import assets_router, document_errors, swagger_plugin
 from tillroll.api.ops import MetricsController, OpsController
 from tillroll.api.orders import OrdersController
+from tillroll.api.payments import PaymentsController
 from tillroll.api.request_log import request_context, request_id_header
 from tillroll.api.requests import strict_body
 from tillroll.api.security_headers import security_headers
@@ -60,6 +62,8 @@ class AppParts:
     """Where in Redis the throttles count (shared by every process of one shop)."""
     jobs: Any = None
     """The background jobs, for ops (api.jobs.JobsView); None: GET /v1/ops/jobs is a 503."""
+    payments: Any = None
+    """The payment provider (commands.ports.PaymentsPort): Stripe or the test-mode one."""
 
 
 def create_app(parts: AppParts) -> Litestar:
@@ -104,6 +108,9 @@ def create_app(parts: AppParts) -> Litestar:
     def provide_jobs() -> Any:
         return parts.jobs
 
+    def provide_payments() -> Any:
+        return parts.payments
+
     app = Litestar(
         route_handlers=[
             assets_router(),
@@ -113,6 +120,8 @@ def create_app(parts: AppParts) -> Litestar:
             CategoriesController,
             InventoryController,
             OrdersController,
+            PaymentsController,
+            FulfilmentController,
             OpsController,
             AuditController,
             MetricsController,
@@ -123,6 +132,7 @@ def create_app(parts: AppParts) -> Litestar:
             "read": Provide(provide_read, sync_to_thread=False),
             "runner": Provide(provide_runner, sync_to_thread=False),
             "jobs": Provide(provide_jobs, sync_to_thread=False),
+            "payments": Provide(provide_payments, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
         before_request=strict_body,

@@ -10,6 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.exceptions import ValidationException as LitestarValidation
 from tillroll.aggregates.errors import (
+    BadSignature,
     Conflict,
     DomainError,
     NotFound,
@@ -25,6 +26,7 @@ TYPE_BASE = "https://tillroll.dev/problems/"
 
 # domain error class -> HTTP status; the most specific class listed first wins.
 STATUS_OF: list[tuple[type[DomainError], int]] = [
+    (BadSignature, 400),
     (Unauthorized, 401),
     (NotFound, 404),
     (Conflict, 409),

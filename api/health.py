@@ -10,6 +10,7 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.response import Redirect
+from tillroll.api.payments import payments_mode
 from tillroll.queries.read_side import ReadSide
 
 MAX_READY_LAG = 1000
@@ -59,6 +60,8 @@ class Readiness(msgspec.Struct):
     redis: Check
     head: int
     lag: dict[str, int]
+    payments: str = ""
+    """'stripe', or 'test-mode ...' when the built-in provider stands in for Stripe."""
 
 
 class HealthController(Controller):
@@ -66,13 +69,17 @@ class HealthController(Controller):
     opt = {"public": True}
 
     @get("/health")
-    async def health(self) -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
+    async def health(self, payments: NamedDependency[Any]) -> Response[dict[str, str]]:
+        """Liveness: the process answers. `X-Tillroll-Payments` says which payment provider
+        runs (`test-mode ...` for the built-in one)."""
+        return Response({"status": "ok"}, headers={"X-Tillroll-Payments": payments_mode(payments)})
 
     @get("/ready")
     async def ready(
-        self, store: NamedDependency[LogHead], read: NamedDependency[ReadSide]
+        self,
+        store: NamedDependency[LogHead],
+        read: NamedDependency[ReadSide],
+        payments: NamedDependency[Any],
     ) -> Response[Readiness]:
         """Readiness: PostgreSQL and Redis answer (each within a second) and no read model is
         far behind. A stalled dependency is named, not waited for."""
@@ -89,7 +96,8 @@ class HealthController(Controller):
             and lag_check.ok
             and all(0 <= behind <= MAX_READY_LAG for behind in lag.values())
         )
-        body = Readiness("ready" if ok else "not ready", postgres, redis_check, head or 0, lag)
+        status = "ready" if ok else "not ready"
+        body = Readiness(status, postgres, redis_check, head or 0, lag, payments_mode(payments))
         return Response(body, status_code=200 if ok else 503)
 
     @get("/docs", include_in_schema=False)

@@ -90,7 +90,9 @@ class OrdersController(Controller):
         request: Request,
         status: Annotated[
             str | None,
-            QueryParameter(pattern=r"^(placed|paid|shipped|delivered|cancelled|refunded)$"),
+            QueryParameter(
+                pattern=r"^(placed|paid|partially_shipped|shipped|delivered|cancelled|refunded)$"
+            ),
         ] = None,
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,

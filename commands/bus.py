@@ -18,10 +18,12 @@ from tillroll.commands import (
     batching,
     catalog,
     categories,
+    fulfilment,
     identity,
     inventory,
     notifications,
     ordering,
+    payments,
     reservations,
 )
 from tillroll.commands.context import CommandContext
@@ -47,6 +49,15 @@ HANDLERS: dict[type, Handler] = {
     notifications.SendRefundNotice: notifications.send_refund_notice,
     notifications.SendReturnReceived: notifications.send_return_received,
     reservations.ExpireReservation: reservations.expire_reservation,
+    payments.StartPayment: payments.start_payment,
+    payments.ApplyPaymentEvent: payments.apply_payment_event,
+    payments.IssueRefund: payments.issue_refund,
+    fulfilment.ShipOrder: fulfilment.ship_order,
+    fulfilment.DeliverOrder: fulfilment.deliver_order,
+    fulfilment.RefundOrder: fulfilment.refund_order,
+    fulfilment.RequestReturn: fulfilment.request_return,
+    fulfilment.AcceptReturn: fulfilment.accept_return,
+    fulfilment.ReceiveReturn: fulfilment.receive_return,
 }
 
 BY_NAME: dict[str, type] = {command.__name__: command for command in HANDLERS}

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import msgspec
 from tillroll.aggregates.errors import NotFound
-from tillroll.commands.ports import EventStorePort, IdempotencyClaim, Mailer
+from tillroll.commands.ports import EventStorePort, IdempotencyClaim, Mailer, PaymentsPort
 
 R = TypeVar("R", bound=msgspec.Struct)
 
@@ -43,6 +43,8 @@ class CommandContext:
     claim_fingerprint: str | None = None
     mail: Mailer | None = None
     """Set where commands that send e-mail run (the worker)."""
+    payments: PaymentsPort | None = None
+    """Set where commands that talk to the payment provider run (API, worker)."""
 
     @property
     def meta(self) -> dict[str, str]:

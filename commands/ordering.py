@@ -115,4 +115,8 @@ def cancel_order(cmd: CancelOrder, ctx: CommandContext) -> OrderChanged:
     held = [item for item in loaded.values() if item.holds(order.id)]
     for item in held:
         item.release(order.id, reason="order cancelled")
-    return ctx.save(_result(order), order, *held)
+    # A paid order's stock was committed: it comes back on the shelf.
+    taken = [item for item in loaded.values() if item.committed_to(order.id)]
+    for item in taken:
+        item.restock(order.id, item.committed_to(order.id), reason="order cancelled")
+    return ctx.save(_result(order), order, *held, *taken)

@@ -86,4 +86,60 @@ class JobQueue(Protocol):
         self, command: msgspec.Struct, *, job_id: str, at: datetime, queue: str = "default"
     ) -> bool:
         """Like `enqueue`, but the job runs no earlier than `at` (timezone-aware)."""
+
+
+class Intent(Protocol):
+    """A payment intent as the provider reports it. The client secret is handed to the
+    paying customer and never stored in the log."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def client_secret(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+
+
+class ProviderRefund(Protocol):
+    @property
+    def id(self) -> str:
+        """The provider's id of the refund (Stripe: re_...)."""
+        ...
+
+    @property
+    def refund_id(self) -> str:
+        """Ours (the order's refund id, sent as metadata and as the idempotency key)."""
+        ...
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+
+
+@runtime_checkable  # the API's dependency injection checks what it injects with isinstance
+class PaymentsPort(Protocol):
+    """The payment provider: Stripe, or the built-in test-mode provider."""
+
+    mode: str
+    """'stripe' or 'test'."""
+
+    def create_intent(self, order_id: UUID, amount: int, currency: str, key: str) -> Intent:
+        """Create (or, for the same idempotency key, return again) an intent."""
+        ...
+
+    def get_intent(self, intent_id: str) -> Intent: ...
+
+    def refund(self, intent_id: str, amount: int, refund_id: str) -> ProviderRefund:
+        """Refund part of a payment; `refund_id` is the idempotency key."""
+        ...
+
+    def refunds_of(self, intent_id: str) -> list[ProviderRefund]: ...
+
+    def verify(self, payload: bytes, signature: str | None) -> dict[str, Any]:
+        """The webhook's event if its signature is valid and fresh, else BadSignature."""
         ...

@@ -140,6 +140,14 @@ class Settings:
     mail_from: str = "tillroll <shop@tillroll.invalid>"
     payment_timeout: float = 1800.0
     """Seconds an order may stay unpaid before its reservation expires (it is cancelled)."""
+    stripe_api_key: str | None = None
+    """None: the built-in test-mode payment provider (no Stripe account needed)."""
+    stripe_webhook_secret: str | None = None
+    """None: a random one kept in data_dir (test mode only makes sense then)."""
+    stripe_api_base: str | None = None
+    """Another Stripe API address (a local fake in tests); None: Stripe's own."""
+    stripe_webhook_tolerance: int = 300
+    """Seconds a webhook's signed timestamp may be old."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -168,6 +176,10 @@ class Settings:
             smtp_url=env.get("TILLROLL_SMTP_URL") or None,
             mail_from=env.get("TILLROLL_MAIL_FROM") or "tillroll <shop@tillroll.invalid>",
             payment_timeout=duration(env.get("TILLROLL_PAYMENT_TIMEOUT") or "30m"),
+            stripe_api_key=env.get("TILLROLL_STRIPE_API_KEY") or None,
+            stripe_webhook_secret=env.get("TILLROLL_STRIPE_WEBHOOK_SECRET") or None,
+            stripe_api_base=env.get("TILLROLL_STRIPE_API_BASE") or None,
+            stripe_webhook_tolerance=_int(env, "TILLROLL_STRIPE_WEBHOOK_TOLERANCE", 300),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -195,6 +207,10 @@ class Settings:
             "TILLROLL_SMTP_URL": self.smtp_url or "",
             "TILLROLL_MAIL_FROM": self.mail_from,
             "TILLROLL_PAYMENT_TIMEOUT": repr(self.payment_timeout),
+            "TILLROLL_STRIPE_API_KEY": self.stripe_api_key or "",
+            "TILLROLL_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret or "",
+            "TILLROLL_STRIPE_API_BASE": self.stripe_api_base or "",
+            "TILLROLL_STRIPE_WEBHOOK_TOLERANCE": str(self.stripe_webhook_tolerance),
         }
         if self.demo is not None:
             env["TILLROLL_DEMO"] = "1" if self.demo else "0"

@@ -6,7 +6,7 @@ from typing import Any
 
 from tillroll.aggregates.ordering.order import Order, OrderStatus
 from tillroll.projections.engine.model import SqlProjection
-from tillroll.projections.order_status import STATUS_OF
+from tillroll.projections.order_status import STATUS_OF, status_after
 
 COLUMNS = (
     "order_id",
@@ -64,5 +64,5 @@ class CustomerOrders(SqlProjection):
     def on_status_changed(self, cur: Any, event: Any, position: int) -> None:
         cur.execute(
             f"UPDATE {self.table} SET status = %s, updated_at = %s WHERE order_id = %s",
-            (STATUS_OF[type(event)], event.timestamp, event.originator_id),
+            (status_after(event), event.timestamp, event.originator_id),
         )

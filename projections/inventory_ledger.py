@@ -14,6 +14,7 @@ KIND_OF: dict[type, str] = {
     InventoryItem.StockReserved: "reserved",
     InventoryItem.StockReleased: "released",
     InventoryItem.StockCommitted: "committed",
+    InventoryItem.StockReturned: "returned",
 }
 assert set(KIND_OF) == set(STOCK_DELTAS)
 

@@ -13,6 +13,7 @@ STOCK_DELTAS: dict[type, tuple[str, int, int]] = {
     InventoryItem.StockReserved: ("quantity", 0, 1),
     InventoryItem.StockReleased: ("quantity", 0, -1),
     InventoryItem.StockCommitted: ("quantity", -1, -1),
+    InventoryItem.StockReturned: ("quantity", 1, 0),
 }
 
 

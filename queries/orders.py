@@ -21,11 +21,27 @@ class OrderLineView(OrderLine, frozen=True):
     line_total: Money
 
 
-class StatusChange(msgspec.Struct):
+class ItemCountView(msgspec.Struct):
+    sku: str
+    quantity: int
+
+
+class StatusChange(msgspec.Struct, omit_defaults=True):
+    """A status the order took, or a step of its life that left the status as it was
+    (payment_failed, refund_requested, return_requested/accepted/received, ...)."""
+
     status: str
     at: datetime
     position: int
     reason: str | None = None
+    carrier: str | None = None
+    tracking_code: str | None = None
+    refund_id: str | None = None
+    return_id: str | None = None
+    intent_id: str | None = None
+    amount: int | None = None
+    """Minor units of the order's currency (refunds, payments)."""
+    lines: list[ItemCountView] | None = None
 
 
 class OrderView(msgspec.Struct):

@@ -28,6 +28,8 @@ from tillroll.infra.postgres import read_model_pool
 from tillroll.infra.redis import async_redis_client, redis_client
 from tillroll.infra.settings import Settings, parse_rate
 from tillroll.infra.smtp import SentLedger, SmtpMailer, parse_smtp_url
+from tillroll.infra.stripe_gateway import StripeGateway, StripeWebhooks
+from tillroll.infra.test_payments import TestModePayments
 from tillroll.projections.engine.live_builds import LiveBuilds
 from tillroll.projections.engine.runner import ProjectionRunner
 from tillroll.projections.registry import PROJECTIONS
@@ -46,6 +48,27 @@ def jwt_secret(settings: Settings) -> str:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def stripe_webhook_secret(settings: Settings) -> str:
+    """The configured webhook secret, or a random one kept in the data directory (what the
+    test-mode provider signs its webhooks with)."""
+    if settings.stripe_webhook_secret:
+        return settings.stripe_webhook_secret
+    path = Path(settings.data_dir) / "stripe-webhook-secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text("whsec_" + secrets.token_hex(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def payment_provider(settings: Settings, client: redis.Redis) -> StripeGateway | TestModePayments:
+    """Stripe with TILLROLL_STRIPE_API_KEY, else the built-in test-mode provider."""
+    webhooks = StripeWebhooks(stripe_webhook_secret(settings), settings.stripe_webhook_tolerance)
+    if settings.stripe_api_key:
+        return StripeGateway(settings.stripe_api_key, webhooks, settings.stripe_api_base)
+    return TestModePayments(client, settings.redis_prefix, webhooks)
 
 
 def mail_directory(settings: Settings) -> Path:
@@ -74,6 +97,7 @@ class Runtime:
     jobs: RqJobQueue
     mailer: Mailer
     servers: EmbeddedServers = field(default_factory=EmbeddedServers)
+    payments: StripeGateway | TestModePayments | None = None
     _closed: bool = False
 
     @classmethod
@@ -119,8 +143,17 @@ class Runtime:
         except BaseException:
             servers.stop()
             raise
+        payments = payment_provider(settings, client)
         return cls(
-            settings, store, read_pool, client, runner, jobs, open_mailer(settings, client), servers
+            settings,
+            store,
+            read_pool,
+            client,
+            runner,
+            jobs,
+            open_mailer(settings, client),
+            servers,
+            payments,
         )
 
     def live_builds(self, ttl: float = 1.0) -> LiveBuilds:
@@ -139,7 +172,9 @@ class Runtime:
     def command_context(
         self, principal: Principal, request_id: str | None = None
     ) -> CommandContext:
-        ctx = CommandContext(self.store, principal=principal, mail=self.mailer)
+        ctx = CommandContext(
+            self.store, principal=principal, mail=self.mailer, payments=self.payments
+        )
         if request_id is not None:
             ctx.request_id = request_id
         return ctx
@@ -188,5 +223,6 @@ def http_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litest
             throttle_namespace=f"{settings.redis_prefix}throttle",
             metrics_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
             jobs=runtime.jobs,
+            payments=runtime.payments,
         )
     )

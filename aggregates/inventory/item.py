@@ -100,6 +100,36 @@ class InventoryItem(FlatState, Aggregate):
         del self.reservations[order_id.hex]
         self.reserved -= quantity
         self.on_hand -= quantity
+        commitments = self._commitments()
+        commitments[order_id.hex] = commitments.get(order_id.hex, 0) + quantity
+
+    def _commitments(self) -> dict[str, int]:
+        """Order id (hex) -> quantity committed to it and not returned. Snapshots taken
+        before returns existed lack it: it starts empty there."""
+        return self.__dict__.setdefault("commitments", {})
+
+    def committed_to(self, order_id: UUID) -> int:
+        return self._commitments().get(order_id.hex, 0)
+
+    def restock(self, order_id: UUID, quantity: int, reason: str = "") -> None:
+        """Committed stock comes back (a paid order cancelled, a return received): on hand
+        grows by what the order had taken, never by more."""
+        _positive(quantity, "quantity")
+        if quantity > self.committed_to(order_id):
+            raise Conflict(
+                f"order {order_id} took {self.committed_to(order_id)} of {self.sku!r}, "
+                f"not {quantity}",
+                field="quantity",
+            )
+        self._returned(sku=self.sku, order_id=order_id, quantity=quantity, reason=reason)
+
+    @event("StockReturned")
+    def _returned(self, sku: str, order_id: UUID, quantity: int, reason: str) -> None:
+        self.on_hand += quantity
+        commitments = self._commitments()
+        commitments[order_id.hex] -= quantity
+        if not commitments[order_id.hex]:
+            del commitments[order_id.hex]
 
     def _held(self, order_id: UUID) -> int:
         try:

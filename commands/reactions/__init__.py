@@ -3,7 +3,7 @@ jobs, exactly once. One module per reaction; `reactions()` is what the engine fo
 
 from __future__ import annotations
 
-from tillroll.commands.reactions import order_confirmation, order_mail, reservation_expiry
+from tillroll.commands.reactions import order_confirmation, order_mail, refunds, reservation_expiry
 from tillroll.commands.reactions.model import ActiveReaction, Enqueue, Reaction, Run
 
 
@@ -14,6 +14,7 @@ def reactions(
     return (
         order_confirmation.REACTION,
         order_mail.REACTION,
+        refunds.REACTION,
         reservation_expiry.reaction(payment_timeout),
     )
 

@@ -59,6 +59,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             wait_caught_up(runtime, STARTUP_WAIT)
         base = f"http://{settings.host}:{settings.port}"
         print(f"tillroll is serving {base}  (API docs: {base}/docs)", file=sys.stderr)
+        if runtime.payments is not None and runtime.payments.mode == "test":
+            print(
+                "payments: TEST MODE (built-in provider, no real money; "
+                f"pay with POST {base}/v1/dev/payments/<intent>/succeed)",
+                file=sys.stderr,
+            )
         options: dict[str, Any] = {
             "host": settings.host,
             "port": settings.port,
