@@ -43,8 +43,9 @@ class SendRefundNotice(msgspec.Struct, frozen=True):
     order_id: UUID
     refund: int
     """The version of the order's Refunded event: one notice per refund."""
-    amount: Money | None = None
-    """The amount refunded (None: the order's total, a full refund)."""
+    amount: int | None = None
+    """The amount refunded, in minor units of the order's currency (as the Refunded event
+    carries it); None: the order's total, a full refund."""
     reason: str = ""
 
 
@@ -159,12 +160,14 @@ def send_shipment_notice(cmd: SendShipmentNotice, ctx: CommandContext) -> MailSe
 
 def send_refund_notice(cmd: SendRefundNotice, ctx: CommandContext) -> MailSent:
     order, account = _customer(ctx, cmd.order_id)
+    currency = order.total.currency
+    refunded = order.total if cmd.amount is None else Money(cmd.amount, currency)
     mail = _compose(
         mail_templates.REFUND,
         f"<refund.{order.id}.{cmd.refund}@tillroll>",
         order,
         account,
-        amount=_money(cmd.amount or order.total),
+        amount=_money(refunded),
         reason=cmd.reason or "-",
     )
     return _send(ctx, mail)

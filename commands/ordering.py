@@ -108,15 +108,25 @@ def load_order(ctx: CommandContext, order_id: UUID) -> Order:
     return order
 
 
-def cancel_order(cmd: CancelOrder, ctx: CommandContext) -> OrderChanged:
-    order = load_order(ctx, cmd.order_id)
-    order.cancel(cmd.reason, by=ctx.principal.subject)
+def cancel_with_stock(
+    ctx: CommandContext, order: Order, reason: str, stock_reason: str = "order cancelled"
+) -> list[InventoryItem]:
+    """Cancel `order` and give its stock back (what it holds released, what it took put back
+    on the shelf): the stock items to save with it. The one way an order is cancelled, by a
+    customer, staff or a reservation that expired."""
+    order.cancel(reason, by=ctx.principal.subject)
     loaded = ctx.load_many([InventoryItem.create_id(line.sku) for line in order.lines])
     held = [item for item in loaded.values() if item.holds(order.id)]
     for item in held:
-        item.release(order.id, reason="order cancelled")
+        item.release(order.id, reason=stock_reason)
     # A paid order's stock was committed: it comes back on the shelf.
     taken = [item for item in loaded.values() if item.committed_to(order.id)]
     for item in taken:
-        item.restock(order.id, item.committed_to(order.id), reason="order cancelled")
-    return ctx.save(_result(order), order, *held, *taken)
+        item.restock(order.id, item.committed_to(order.id), reason=stock_reason)
+    return [*held, *taken]
+
+
+def cancel_order(cmd: CancelOrder, ctx: CommandContext) -> OrderChanged:
+    order = load_order(ctx, cmd.order_id)
+    items = cancel_with_stock(ctx, order, cmd.reason)
+    return ctx.save(_result(order), order, *items)

@@ -6,10 +6,9 @@ from __future__ import annotations
 from uuid import UUID
 
 import msgspec
-from tillroll.aggregates.inventory.item import InventoryItem
 from tillroll.aggregates.ordering.order import OrderStatus
 from tillroll.commands.context import CommandContext
-from tillroll.commands.ordering import load_order
+from tillroll.commands.ordering import cancel_with_stock, load_order
 
 EXPIRY_REASON = "payment timeout: the reservation expired"
 
@@ -33,10 +32,6 @@ def expire_reservation(cmd: ExpireReservation, ctx: CommandContext) -> Reservati
     # The check and the cancellation are saved against the version just loaded: a payment
     # saved in between makes this save a version conflict, and the retry (commands/bus.py)
     # loads the paid order and leaves it alone.
-    order.cancel(EXPIRY_REASON, by=ctx.principal.subject)
-    loaded = ctx.load_many([InventoryItem.create_id(line.sku) for line in order.lines])
-    held = [item for item in loaded.values() if item.holds(order.id)]
-    for item in held:
-        item.release(order.id, reason="reservation expired")
+    items = cancel_with_stock(ctx, order, EXPIRY_REASON, stock_reason="reservation expired")
     result = ReservationExpiry(str(order.id), expired=True, status=order.status)
-    return ctx.save(result, order, *held)
+    return ctx.save(result, order, *items)

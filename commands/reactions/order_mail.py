@@ -1,5 +1,6 @@
-"""Order paid, shipped or refunded → e-mail the customer a receipt, a shipment notice or a
-refund notice, from the worker, once per cause (the job id names the order and the event)."""
+"""Order paid, shipped, refunded or a return received → e-mail the customer a receipt, a
+shipment notice, a refund notice or a return confirmation, from the worker, once per cause
+(the job id names the order and the event)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from tillroll.aggregates.ordering.order import Order
 from tillroll.commands.notifications import (
     SendPaymentReceipt,
     SendRefundNotice,
+    SendReturnReceived,
     SendShipmentNotice,
 )
 from tillroll.commands.reactions.model import Enqueue, Reaction
@@ -33,11 +35,16 @@ def _mail(event: Any) -> list[Enqueue]:
             order_id, version, carrier=str(getattr(event, "carrier", "") or ""), tracking=tracking
         )
         return [Enqueue(command, job_id=f"shipment-{order_id}-{version}")]
+    if isinstance(event, Order.ReturnReceived):
+        lines = [(line.sku, line.quantity) for line in event.lines]
+        command = SendReturnReceived(order_id, version, lines=lines)
+        return [Enqueue(command, job_id=f"return-{order_id}-{version}")]
     if isinstance(event, Order.Refunded):
+        amount = getattr(event, "amount", -1)  # minor units; -1: stored before amounts were
         command = SendRefundNotice(
             order_id,
             version,
-            amount=getattr(event, "amount", None),
+            amount=amount if isinstance(amount, int) and amount >= 0 else None,
             reason=str(getattr(event, "reason", "") or ""),
         )
         return [Enqueue(command, job_id=f"refund-{order_id}-{version}")]
@@ -45,8 +52,7 @@ def _mail(event: Any) -> list[Enqueue]:
 
 
 REACTION = Reaction(
-    name="order_mail", follows=(Order.Paid, Order.Shipped, Order.Refunded), issue=_mail
+    name="order_mail",
+    follows=(Order.Paid, Order.Shipped, Order.Refunded, Order.ReturnReceived),
+    issue=_mail,
 )
-# Returns: when Order.ReturnReceived exists, follow it here too, with
-#   SendReturnReceived(order_id, version, lines=...) under job_id f"return-{order_id}-{version}"
-# (the command, its template and its handler are in place: commands/notifications.py).

@@ -90,7 +90,7 @@ def test_paid_shipped_and_refunded_each_enqueue_one_mail_under_a_job_id_of_its_c
         Enqueue(SendShipmentNotice(order_id, 3, "DHL", "JJD1"), job_id=f"shipment-{order_id}-3")
     ]
     assert issue(refunded) == [
-        Enqueue(SendRefundNotice(order_id, 5, None, "broken"), job_id=f"refund-{order_id}-5")
+        Enqueue(SendRefundNotice(order_id, 5, 2598, "broken"), job_id=f"refund-{order_id}-5")
     ]
 
 
