@@ -45,6 +45,8 @@ class AppParts:
     async_redis: Callable[[], Any]
     """Makes an asyncio Redis client; called on the serving event loop, which it binds to."""
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = ()
+    credentials: Any = None
+    """Password hashes and sessions (commands.ports.CredentialStore and SessionStore)."""
 
 
 def create_app(parts: AppParts) -> Litestar:
@@ -70,6 +72,9 @@ def create_app(parts: AppParts) -> Litestar:
     def provide_runner() -> Any:
         return parts.runner
 
+    def provide_credentials() -> Any:
+        return parts.credentials
+
     return Litestar(
         route_handlers=[
             HealthController,
@@ -86,6 +91,7 @@ def create_app(parts: AppParts) -> Litestar:
             "store": Provide(provide_store, sync_to_thread=False),
             "read": Provide(provide_read, sync_to_thread=False),
             "runner": Provide(provide_runner, sync_to_thread=False),
+            "credentials": Provide(provide_credentials, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
         before_request=strict_body,

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import msgspec
 from tillroll.aggregates.errors import NotFound
-from tillroll.commands.ports import EventStorePort, IdempotencyClaim, Mailer
+from tillroll.commands.ports import CredentialStore, EventStorePort, IdempotencyClaim, Mailer
 
 R = TypeVar("R", bound=msgspec.Struct)
 
@@ -43,6 +43,8 @@ class CommandContext:
     claim_fingerprint: str | None = None
     mail: Mailer | None = None
     """Set where commands that send e-mail run (the worker)."""
+    credentials: CredentialStore | None = None
+    """Set where accounts are opened (the API, the CLI, the seed)."""
 
     @property
     def meta(self) -> dict[str, str]:

@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool
 from tillroll.api.app import AppParts, create_app
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.reactions import REACTIONS, ActiveReaction
+from tillroll.infra.credentials import PostgresCredentials
 from tillroll.infra.embedded import EmbeddedServers, start_embedded
 from tillroll.infra.eventstore import EventStore
 from tillroll.infra.jobs import RqJobQueue, rq_connection
@@ -63,6 +64,8 @@ class Runtime:
     mailer: FileMailer
     servers: EmbeddedServers = field(default_factory=EmbeddedServers)
     _closed: bool = False
+    credentials: PostgresCredentials = None  # type: ignore[assignment]
+    """Password hashes and refresh tokens (set by open)."""
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
@@ -101,11 +104,23 @@ class Runtime:
                 reactions=reactions,
             )
             runner.setup()
+            credentials = PostgresCredentials(store)
+            credentials.setup()
         except BaseException:
             servers.stop()
             raise
         mailer = FileMailer(mail_directory(settings))
-        return cls(settings, store, read_pool, client, runner, jobs, mailer, servers)
+        return cls(
+            settings,
+            store,
+            read_pool,
+            client,
+            runner,
+            jobs,
+            mailer,
+            servers,
+            credentials=credentials,
+        )
 
     def live_builds(self, ttl: float = 1.0) -> LiveBuilds:
         """Which build of each read model queries should read (cached for `ttl` seconds)."""
@@ -123,7 +138,9 @@ class Runtime:
     def command_context(
         self, principal: Principal, request_id: str | None = None
     ) -> CommandContext:
-        ctx = CommandContext(self.store, principal=principal, mail=self.mailer)
+        ctx = CommandContext(
+            self.store, principal=principal, mail=self.mailer, credentials=self.credentials
+        )
         if request_id is not None:
             ctx.request_id = request_id
         return ctx
@@ -165,6 +182,7 @@ def http_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litest
             runner=runtime.runner,
             jwt_secret=jwt_secret(settings),
             jwt_ttl_seconds=settings.jwt_ttl_seconds,
+            credentials=runtime.credentials,
             async_redis=lambda: async_redis_client(redis_url),
             lifespan=(projections_lifespan,),
         )
