@@ -18,6 +18,7 @@ from tillroll.api.audit import AuditController
 from tillroll.api.auth import AuthController, jwt_auth
 from tillroll.api.catalog import CatalogController
 from tillroll.api.categories import CategoriesController
+from tillroll.api.customers import CustomersController, MeController
 from tillroll.api.errors import exception_handlers
 from tillroll.api.health import HealthController
 from tillroll.api.http_metrics import HttpMetrics
@@ -86,6 +87,8 @@ def create_app(parts: AppParts) -> Litestar:
             OpsController,
             AuditController,
             MetricsController,
+            MeController,
+            CustomersController,
         ],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),

@@ -18,6 +18,7 @@ from tillroll.commands import (
     batching,
     catalog,
     categories,
+    customers,
     identity,
     inventory,
     notifications,
@@ -40,6 +41,12 @@ HANDLERS: dict[type, Handler] = {
     ordering.PlaceOrder: ordering.place_order,
     ordering.CancelOrder: ordering.cancel_order,
     identity.OpenAccount: identity.open_account,
+    customers.ChangeProfile: customers.change_profile,
+    customers.AddAddress: customers.add_address,
+    customers.ChangeAddress: customers.change_address,
+    customers.RemoveAddress: customers.remove_address,
+    customers.ChooseDefaultAddress: customers.choose_default_address,
+    customers.SetCustomerTier: customers.set_customer_tier,
     notifications.SendOrderConfirmation: notifications.send_order_confirmation,
 }
 

@@ -48,11 +48,11 @@ class Account(Aggregate):
         return cls(email=normalise_email(email), name=name, role=role, password_hash=password_hash)
 
     @event("Opened")
-    def __init__(self, email: str, name: str, role: str, password_hash: str | None = None) -> None:
+    def __init__(self, email: str, name: str, role: str, password_hash: str = "") -> None:
         self.email = email
         self.name = name
         self.role = role
-        self.password_hash = password_hash
+        self.password_hash: str | None = password_hash or None
         """Only accounts opened before the credentials table; login moves it there."""
 
 
