@@ -28,12 +28,12 @@ def check_password(password: str, email: str) -> None:
     if len(password) > MAX_PASSWORD:
         raise InvalidValue(f"password has at most {MAX_PASSWORD} characters", field="password")
     folded = password.strip().lower()
-    local = email.lower().partition("@")[0]
-    if folded in (email.lower(), local) or (len(local) >= 4 and local in folded):
-        raise InvalidValue("password must not contain the e-mail address", field="password")
     # "Password1!" is as guessable as "password": also compare without trailing digits and
     # punctuation, and refuse a single repeated character.
     bare = folded.rstrip("0123456789!?.#*@$_-")
+    email = email.lower()
+    if {folded, bare} & {email, email.partition("@")[0]}:
+        raise InvalidValue("password must not be the e-mail address", field="password")
     common = common_passwords()
     if folded in common or (bare and bare in common) or len(set(folded)) <= 2:
         raise InvalidValue("password is too common; choose another", field="password")
