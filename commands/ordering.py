@@ -28,6 +28,15 @@ class OrderCreate(msgspec.Struct, frozen=True):
     shipping_address: Address | None = None
     address_id: UUID | None = None
 
+    def __post_init__(self) -> None:
+        # Decoding runs this: a 400 naming the field, worded as msgspec words its own.
+        if self.shipping_address is None and self.address_id is None:
+            raise ValueError("Object missing required field `shipping_address`")
+        if self.shipping_address is not None and self.address_id is not None:
+            raise ValueError(
+                "give `shipping_address` or `address_id`, not both - at `$.address_id`"
+            )
+
 
 class Cancellation(msgspec.Struct, frozen=True):
     """The body of POST /v1/orders/{order_id}/cancel (optional)."""

@@ -253,8 +253,8 @@ def test_an_order_with_both_or_neither_address_is_refused(shop: Shop) -> None:
     me = Me(shop)
     home, _ = me.add()
     both = order_body(1200, address_id=home, shipping_address=ADDRESS)
-    assert_problem(me.post("/v1/orders", both), 422, "shipping_address")
-    assert_problem(me.post("/v1/orders", order_body(1200)), 422, "shipping_address")
+    assert_problem(me.post("/v1/orders", both), 400, "address_id")
+    assert_problem(me.post("/v1/orders", order_body(1200)), 400, "shipping_address")
 
 
 def test_an_order_is_priced_at_the_tier_staff_set(shop: Shop) -> None:
