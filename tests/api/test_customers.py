@@ -288,3 +288,14 @@ def test_a_customer_cannot_set_a_tier_and_staff_cannot_set_an_unknown_one(shop: 
         f"/v1/customers/{UUID(int=7)}/tier", json={"tier": "gold"}, headers=shop.headers["staff"]
     )
     assert_problem(missing, 404)
+
+
+def test_adding_an_address_twice_with_one_idempotency_key_saves_it_once(shop: Shop) -> None:
+    me = Me(shop)
+    headers = {**me.headers, "Idempotency-Key": "address-1"}
+    first = shop.client.post("/v1/me/addresses", json=ADDRESS, headers=headers)
+    again = shop.client.post("/v1/me/addresses", json=ADDRESS, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert first.json()["address_id"] == again.json()["address_id"]
+    listed = me.get("/v1/me/addresses", min_position=again.json()["position"]).json()
+    assert len(listed["addresses"]) == 1
