@@ -17,6 +17,7 @@ from tillroll.api.audit import AuditController
 from tillroll.api.auth import AuthController, jwt_auth
 from tillroll.api.catalog import CatalogController
 from tillroll.api.categories import CategoriesController
+from tillroll.api.customers import CustomersController, MeController
 from tillroll.api.deadline import deadline
 from tillroll.api.errors import exception_handlers
 from tillroll.api.fulfilment import FulfilmentController
@@ -64,6 +65,8 @@ class AppParts:
     """The background jobs, for ops (api.jobs.JobsView); None: GET /v1/ops/jobs is a 503."""
     payments: Any = None
     """The payment provider (commands.ports.PaymentsPort): Stripe or the test-mode one."""
+    credentials: Any = None
+    """Password hashes and sessions (commands.ports.CredentialStore and SessionStore)."""
 
 
 def create_app(parts: AppParts) -> Litestar:
@@ -111,6 +114,9 @@ def create_app(parts: AppParts) -> Litestar:
     def provide_payments() -> Any:
         return parts.payments
 
+    def provide_credentials() -> Any:
+        return parts.credentials
+
     app = Litestar(
         route_handlers=[
             assets_router(),
@@ -126,6 +132,8 @@ def create_app(parts: AppParts) -> Litestar:
             AuditController,
             MetricsController,
             JobsController,
+            MeController,
+            CustomersController,
         ],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
@@ -133,6 +141,7 @@ def create_app(parts: AppParts) -> Litestar:
             "runner": Provide(provide_runner, sync_to_thread=False),
             "jobs": Provide(provide_jobs, sync_to_thread=False),
             "payments": Provide(provide_payments, sync_to_thread=False),
+            "credentials": Provide(provide_credentials, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
         before_request=strict_body,

@@ -1,10 +1,11 @@
-"""JWT bearer auth, role guards and the login route."""
+"""JWT bearer auth, role guards and the session routes: register, login, refresh, logout."""
 
 from __future__ import annotations
 
 import time
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar
+from uuid import UUID
 
 import anyio
 import msgspec
@@ -15,12 +16,15 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.authentication import AuthenticationResult
 from litestar.params import JSONBody
+from litestar.response import Response
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 from tillroll.aggregates.errors import Unauthorized
+from tillroll.api.requests import request_id
 from tillroll.api.throttle import LoginThrottle
-from tillroll.commands.context import Principal
-from tillroll.commands.identity import authenticate
-from tillroll.commands.ports import EventStorePort
+from tillroll.commands.bus import dispatch
+from tillroll.commands.context import CommandContext, Principal
+from tillroll.commands.identity import OpenAccount, authenticate
+from tillroll.commands.ports import CredentialStore, EventStorePort, SessionStore
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
@@ -120,39 +124,111 @@ class LoginRequest(msgspec.Struct, frozen=True):
     password: Password
 
 
+class RegisterRequest(msgspec.Struct, frozen=True):
+    email: Email
+    password: Password
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Registered(msgspec.Struct):
+    customer_id: str
+    position: int
+
+
+class RefreshRequest(msgspec.Struct, frozen=True):
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
 class LoginResponse(msgspec.Struct):
     access_token: str
     token_type: str
     expires_in: int
     role: str
     subject: str
+    refresh_token: str = ""
+
+
+def _tokens(request: Request, principal: Principal, refresh_token: str) -> LoginResponse:
+    auth: JWTAuth[Principal, Token] = request.app.state.jwt_auth
+    ttl = int(auth.default_token_expiration.total_seconds())
+    token = auth.create_token(
+        identifier=principal.subject,
+        token_extras={"role": principal.role, "email": principal.email},
+    )
+    return LoginResponse(token, "bearer", ttl, principal.role, principal.subject, refresh_token)
 
 
 class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
 
+    @post("/register", opt={"public": True}, sync_to_thread=True, status_code=201)
+    def register(
+        self,
+        data: JSONBody[RegisterRequest],
+        store: NamedDependency[EventStorePort],
+        credentials: NamedDependency[Any],
+        request: Request,
+    ) -> Response[Registered]:
+        """Sign a customer up: 409 naming `email` if taken, 422 naming `password` if weak."""
+        ctx = CommandContext(
+            store,
+            principal=Principal("system:register", CUSTOMER),
+            request_id=request_id(request),
+            credentials=credentials,
+        )
+        opened = dispatch(OpenAccount(data.email, data.name, CUSTOMER, data.password), ctx)
+        return Response(
+            Registered(opened.account_id, opened.position),
+            status_code=201,
+            headers={"X-Log-Position": str(opened.position)},
+        )
+
     @post("/login", opt={"public": True}, status_code=200)
     async def login(
-        self, data: JSONBody[LoginRequest], store: NamedDependency[EventStorePort], request: Request
+        self,
+        data: JSONBody[LoginRequest],
+        store: NamedDependency[EventStorePort],
+        credentials: NamedDependency[Any],
+        request: Request,
     ) -> LoginResponse:
-        """Exchange an email and password for a bearer token. Failed logins are throttled
-        per account and per client address (429 with Retry-After)."""
+        """Exchange an email and password for a bearer token and a refresh token. Failed
+        logins are throttled per account and per client address (429 with Retry-After),
+        before the password is checked."""
+        creds: CredentialStore = credentials
+        sessions: SessionStore = credentials
         throttle: LoginThrottle = request.app.state.login_throttle
         address = request.client.host if request.client else "unknown"
         await throttle.check(data.email, address)
         try:
             principal = await anyio.to_thread.run_sync(
-                authenticate, store, data.email, data.password
+                authenticate, store, creds, data.email, data.password
             )
         except Unauthorized:
             await throttle.failed(data.email, address)
             raise
         await throttle.succeeded(data.email, address)
-        auth: JWTAuth[Principal, Token] = request.app.state.jwt_auth
-        ttl = int(auth.default_token_expiration.total_seconds())
-        token = auth.create_token(
-            identifier=principal.subject,
-            token_extras={"role": principal.role, "email": principal.email},
-        )
-        return LoginResponse(token, "bearer", ttl, principal.role, principal.subject)
+        token = await anyio.to_thread.run_sync(sessions.issue, UUID(principal.subject))
+        return _tokens(request, principal, token)
+
+    @post("/refresh", opt={"public": True}, sync_to_thread=True, status_code=200)
+    def refresh(
+        self,
+        data: JSONBody[RefreshRequest],
+        store: NamedDependency[EventStorePort],
+        credentials: NamedDependency[Any],
+        request: Request,
+    ) -> LoginResponse:
+        """A new access token and refresh token; the one sent stops working. Sending a
+        refresh token a second time revokes its whole session (401)."""
+        sessions: SessionStore = credentials
+        account_id, token = sessions.rotate(data.refresh_token)
+        account = store.get(account_id)
+        principal = Principal(subject=str(account.id), role=account.role, email=account.email)
+        return _tokens(request, principal, token)
+
+    @post("/logout", opt={"public": True}, sync_to_thread=True, status_code=204)
+    def logout(self, data: JSONBody[RefreshRequest], credentials: NamedDependency[Any]) -> None:
+        """End the session the refresh token belongs to."""
+        sessions: SessionStore = credentials
+        sessions.revoke(data.refresh_token)

@@ -48,7 +48,9 @@ class OrdersController(Controller):
         self, data: JSONBody[OrderCreate], store: NamedDependency[EventStorePort], request: Request
     ) -> Response[OrderChanged]:
         """Place an order: every line's stock is reserved in one atomic save, or none is."""
-        command = PlaceOrder(_principal(request).customer_id, data.lines, data.shipping_address)
+        command = PlaceOrder(
+            _principal(request).customer_id, data.lines, data.shipping_address, data.address_id
+        )
         return command_response(run_command(request, store, command), 201)
 
     @post(

@@ -9,7 +9,13 @@ from uuid import UUID, uuid4
 
 import msgspec
 from tillroll.aggregates.errors import NotFound
-from tillroll.commands.ports import EventStorePort, IdempotencyClaim, Mailer, PaymentsPort
+from tillroll.commands.ports import (
+    CredentialStore,
+    EventStorePort,
+    IdempotencyClaim,
+    Mailer,
+    PaymentsPort,
+)
 
 R = TypeVar("R", bound=msgspec.Struct)
 
@@ -45,6 +51,8 @@ class CommandContext:
     """Set where commands that send e-mail run (the worker)."""
     payments: PaymentsPort | None = None
     """Set where commands that talk to the payment provider run (API, worker)."""
+    credentials: CredentialStore | None = None
+    """Set where accounts are opened (the API, the CLI, the seed)."""
 
     @property
     def meta(self) -> dict[str, str]:

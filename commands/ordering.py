@@ -8,6 +8,7 @@ from uuid import UUID
 import msgspec
 from tillroll.aggregates.catalog.attributes import BASE_TIER
 from tillroll.aggregates.catalog.product import Product
+from tillroll.aggregates.customers.customer import Customer
 from tillroll.aggregates.errors import InsufficientStock, InvalidValue, NotFound, PriceMismatch
 from tillroll.aggregates.inventory.item import InventoryItem
 from tillroll.aggregates.money import Money
@@ -21,10 +22,20 @@ CancelReason = Annotated[str, msgspec.Meta(max_length=500)]
 
 
 class OrderCreate(msgspec.Struct, frozen=True):
-    """The body of POST /v1/orders."""
+    """The body of POST /v1/orders: the address itself, or the id of a saved one."""
 
     lines: Lines
-    shipping_address: Address
+    shipping_address: Address | None = None
+    address_id: UUID | None = None
+
+    def __post_init__(self) -> None:
+        # Decoding runs this: a 400 naming the field, worded as msgspec words its own.
+        if self.shipping_address is None and self.address_id is None:
+            raise ValueError("Object missing required field `shipping_address`")
+        if self.shipping_address is not None and self.address_id is not None:
+            raise ValueError(
+                "give `shipping_address` or `address_id`, not both - at `$.address_id`"
+            )
 
 
 class Cancellation(msgspec.Struct, frozen=True):
@@ -34,14 +45,13 @@ class Cancellation(msgspec.Struct, frozen=True):
 
 
 class PlaceOrder(msgspec.Struct, frozen=True, omit_defaults=True):
-    # omit_defaults: a base-tier order encodes (and fingerprints, for idempotency keys) as
-    # it did before tiers existed.
+    # omit_defaults: an order with an address encodes (and fingerprints, for idempotency
+    # keys) as it did before saved addresses existed.
     customer_id: UUID
     lines: Lines
-    shipping_address: Address
-    tier: str = BASE_TIER
-    """The customer's price tier, resolved by whoever builds the command (the API: always the
-    base tier until customers have tiers); never chosen by the client."""
+    shipping_address: Address | None = None
+    address_id: UUID | None = None
+    """A saved address of the customer's, used when `shipping_address` is not given."""
 
 
 class CancelOrder(msgspec.Struct, frozen=True):
@@ -67,19 +77,23 @@ def _result(order: Order) -> OrderChanged:
 
 
 def place_order(cmd: PlaceOrder, ctx: CommandContext) -> OrderChanged:
-    order = Order.place(cmd.customer_id, cmd.lines, cmd.shipping_address)
-    # Every product (price check) and stock item of the order in one load.
+    # The customer (tier, saved addresses), every product (price check) and stock item of
+    # the order in one load.
     wanted = [
-        (Product.create_id(line.sku), InventoryItem.create_id(line.sku)) for line in order.lines
+        (Product.create_id(line.sku), InventoryItem.create_id(line.sku)) for line in cmd.lines
     ]
-    loaded = ctx.load_many([i for pair in wanted for i in pair])
+    customer_stream = Customer.create_id(cmd.customer_id)
+    loaded = ctx.load_many([customer_stream, *(i for pair in wanted for i in pair)])
+    customer: Customer | None = loaded.get(customer_stream)
+    tier = BASE_TIER if customer is None else customer.tier
+    order = Order.place(cmd.customer_id, cmd.lines, _shipping_address(cmd, customer))
     items = []
     for i, (line, (product_id, item_id)) in enumerate(zip(order.lines, wanted, strict=True)):
         product: Product | None = loaded.get(product_id)
         if product is None:
             raise InvalidValue(f"unknown sku {line.sku!r}", field=f"lines[{i}].sku")
         product.check_orderable(field=f"lines[{i}].sku")
-        price = product.price_for(cmd.tier)
+        price = product.price_for(tier)
         if price != line.unit_price:
             raise PriceMismatch(
                 f"sku {line.sku!r} costs {price.amount} {price.currency}, "
@@ -93,6 +107,16 @@ def place_order(cmd: PlaceOrder, ctx: CommandContext) -> OrderChanged:
         item.reserve(order.id, line.quantity)
         items.append(item)
     return ctx.save(_result(order), order, *items)
+
+
+def _shipping_address(cmd: PlaceOrder, customer: Customer | None) -> Address:
+    if cmd.shipping_address is not None and cmd.address_id is None:
+        return cmd.shipping_address
+    if cmd.address_id is None or cmd.shipping_address is not None:
+        raise InvalidValue("give either shipping_address or address_id", field="shipping_address")
+    if customer is None:  # the caller's own addresses only: anyone else's is not found
+        raise NotFound(f"address {cmd.address_id} not found", field="address_id")
+    return customer.address(cmd.address_id)
 
 
 def load_order(ctx: CommandContext, order_id: UUID) -> Order:

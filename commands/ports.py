@@ -142,4 +142,45 @@ class PaymentsPort(Protocol):
 
     def verify(self, payload: bytes, signature: str | None) -> dict[str, Any]:
         """The webhook's event if its signature is valid and fresh, else BadSignature."""
+
+
+class CredentialStore(Protocol):
+    """Password hashes, outside the event log (DESIGN rule 9), and the sessions' refresh
+    tokens they vouch for. An adapter in infra/ keeps both in PostgreSQL."""
+
+    def password_hash(self, account_id: UUID) -> str | None:
+        """The stored hash, or None (no such account, or one from before this store)."""
+        ...
+
+    def save_account(
+        self, account_id: UUID, password_hash: str, *aggregates: Any, meta: Mapping[str, str]
+    ) -> int:
+        """A new account's aggregates and its hash in one transaction: both or neither. A
+        stream or a hash that exists already fails it with ConcurrencyConflict."""
+        ...
+
+    def adopt(self, account_id: UUID, password_hash: str) -> None:
+        """Keep an old account's hash (read from its Opened event) unless one is stored."""
+        ...
+
+    def change(self, account_id: UUID, password_hash: str) -> None:
+        """Replace the hash and revoke every session of the account, in one transaction."""
+        ...
+
+
+class SessionStore(Protocol):
+    """Refresh tokens: opaque, stored hashed, one family per login, rotated on each use."""
+
+    def issue(self, account_id: UUID) -> str:
+        """A new session (a new family) and its first refresh token."""
+        ...
+
+    def rotate(self, token: str) -> tuple[UUID, str]:
+        """The account and a fresh token for a live one, which stops working. A rotated or
+        revoked token revokes its whole family (reuse: the theft signal); an unknown,
+        expired or revoked one raises Unauthorized."""
+        ...
+
+    def revoke(self, token: str) -> None:
+        """End the session this token belongs to (its family); unknown tokens are ignored."""
         ...

@@ -9,10 +9,10 @@ EventLog) and the audit queries (queries/audit.py: AuditLog), each through its o
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
@@ -148,6 +148,11 @@ def application_env(
         # the events since (the library's fast-forward); saves still check versions.
         "AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE),
     }
+
+
+class _Write(NamedTuple):
+    events: Sequence[Any]
+    meta: Mapping[str, str]
 
 
 def to_stored_batch(app: Application[UUID], writes: Sequence[Any]) -> tuple[list[Any], list[int]]:
@@ -311,6 +316,32 @@ class EventStore:
             )
         self.recorder.notifier.poke()
         return ids
+
+    def save_with(
+        self,
+        statements: Callable[[psycopg.Connection[Any]], None],
+        *aggregates: Any,
+        meta: Mapping[str, str],
+    ) -> int:
+        """Save the aggregates' new events and run `statements` (rows outside the log, e.g.
+        a new account's credentials) in one transaction: both commit or neither does. A
+        stale version or a clashing row fails it with ConcurrencyConflict."""
+        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        stored, _ = to_stored_batch(self.app, [_Write(events, meta)])
+        try:
+            with self.recorder.datastore.get_connection() as conn, conn.transaction():
+                statements(conn)
+                ids = self.recorder.append(conn, stored, None, commits=False, notify=False)
+        except (IntegrityError, psycopg.IntegrityError) as exc:
+            self.cache.distrust([a.id for a in aggregates])
+            raise ConcurrencyConflict(
+                "another command changed the same data at the same time", cause=str(exc)
+            ) from exc
+        self.recorder.notifier.poke()
+        now = time.monotonic()
+        for aggregate in aggregates:
+            self.cache.keep(aggregate, now)
+        return max(ids) if ids else self.head()
 
     def find_result(self, scope: str, key: str) -> StoredClaim | None:
         return self.recorder.select_claim(scope, key)

@@ -45,6 +45,10 @@ class TrustedCache:
         self.app, self.recorder, self.trust_seconds = app, recorder, trust_seconds
         self._confirmed: dict[UUID, float] = {}
         self._suspect: dict[UUID, float] = {}
+        self._absent: dict[UUID, float] = {}
+        """Aggregates the store did not have, and when it said so: trusted as absent for as
+        long as a cached one is trusted (a warm order of a customer without a Customer
+        aggregate reads nothing)."""
         self._lock = threading.Lock()
 
     def get_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
@@ -61,10 +65,18 @@ class TrustedCache:
             try:
                 cached = repository.cache.get(aggregate_id)
             except KeyError:
+                if self._absent.get(aggregate_id, -1.0) >= trusted_since and (
+                    not self._suspect or self._suspect.get(aggregate_id, 0.0) < now
+                ):
+                    continue
                 try:
                     found[aggregate_id] = repository.get(aggregate_id)
                 except AggregateNotFoundError:
+                    if len(self._absent) > 2 * SIZE:  # bounded: forgetting costs a query
+                        self._absent.clear()
+                    self._absent[aggregate_id] = now
                     continue
+                self._absent.pop(aggregate_id, None)
                 self.confirm(aggregate_id, now)
                 continue
             if self._confirmed.get(aggregate_id, -1.0) >= trusted_since and (
@@ -104,6 +116,7 @@ class TrustedCache:
                 cached = cache.get(aggregate.id)
             except KeyError:
                 cached = None
+            self._absent.pop(aggregate.id, None)
             if cached is None or cached.version <= aggregate.version:
                 cache.put(aggregate.id, aggregate)
                 self.confirm(aggregate.id, now)
@@ -115,5 +128,6 @@ class TrustedCache:
         if len(self._suspect) > SIZE:
             self._suspect.clear()
         for aggregate_id in aggregate_ids:
+            self._absent.pop(aggregate_id, None)
             self._confirmed.pop(aggregate_id, None)
             self._suspect[aggregate_id] = until

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tillroll.projections.customer_orders import CustomerOrders
+from tillroll.projections.customer_profiles import CustomerProfiles
 from tillroll.projections.engine.model import Projection
 from tillroll.projections.inventory_ledger import InventoryLedger
 from tillroll.projections.order_status import OrderStatusView
@@ -19,6 +20,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     ProductCards,
     StockLevels,
     OrderStatusView,
+    CustomerProfiles,
 )
 BY_NAME: dict[str, type[Projection]] = {cls.NAME: cls for cls in PROJECTIONS}
 

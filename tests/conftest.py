@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from tillroll.commands.bus import dispatch
-from tillroll.commands.context import CommandContext
+from tillroll.commands.context import SYSTEM
 from tillroll.commands.identity import OpenAccount
 from tillroll.infra.embedded import EmbeddedServers, start_embedded
 from tillroll.infra.settings import Settings
@@ -78,5 +78,5 @@ def open_accounts(rt: Runtime) -> None:
     for role in ("customer", "staff", "auditor", "ops"):
         dispatch(
             OpenAccount(f"{role}@example.com", role.title(), role, DEMO_PASSWORD),
-            CommandContext(rt.store),
+            rt.command_context(SYSTEM),
         )

@@ -20,6 +20,7 @@ from tillroll.api.app import AppParts, create_app
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.ports import Mailer
 from tillroll.commands.reactions import ActiveReaction, reactions
+from tillroll.infra.credentials import PostgresCredentials
 from tillroll.infra.embedded import EmbeddedServers, start_embedded
 from tillroll.infra.eventstore import EventStore
 from tillroll.infra.jobs import RqJobQueue, rq_connection
@@ -99,6 +100,8 @@ class Runtime:
     servers: EmbeddedServers = field(default_factory=EmbeddedServers)
     payments: StripeGateway | TestModePayments | None = None
     _closed: bool = False
+    credentials: PostgresCredentials = None  # type: ignore[assignment]
+    """Password hashes and refresh tokens (set by open)."""
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
@@ -140,6 +143,8 @@ class Runtime:
                 reactions=active,
             )
             runner.setup()
+            credentials = PostgresCredentials(store)
+            credentials.setup()
         except BaseException:
             servers.stop()
             raise
@@ -154,6 +159,7 @@ class Runtime:
             open_mailer(settings, client),
             servers,
             payments,
+            credentials=credentials,
         )
 
     def live_builds(self, ttl: float = 1.0) -> LiveBuilds:
@@ -173,7 +179,11 @@ class Runtime:
         self, principal: Principal, request_id: str | None = None
     ) -> CommandContext:
         ctx = CommandContext(
-            self.store, principal=principal, mail=self.mailer, payments=self.payments
+            self.store,
+            principal=principal,
+            mail=self.mailer,
+            payments=self.payments,
+            credentials=self.credentials,
         )
         if request_id is not None:
             ctx.request_id = request_id
@@ -216,6 +226,7 @@ def http_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litest
             runner=runtime.runner,
             jwt_secret=jwt_secret(settings),
             jwt_ttl_seconds=settings.jwt_ttl_seconds,
+            credentials=runtime.credentials,
             async_redis=lambda: async_redis_client(redis_url),
             lifespan=(projections_lifespan,),
             request_deadline=settings.request_deadline_seconds,

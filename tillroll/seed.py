@@ -10,6 +10,7 @@ from tillroll.commands.categories import CreateCategory
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.identity import OpenAccount
 from tillroll.commands.inventory import ReceiveStock
+from tillroll.commands.ports import CredentialStore
 from tillroll.infra.eventstore import EventStore
 
 DEMO_PASSWORD = "tillroll-demo"
@@ -43,11 +44,11 @@ DEMO_PRODUCTS = [
 SEED = Principal(subject="system:seed", role="ops")
 
 
-def seed_demo(store: EventStore) -> bool:
+def seed_demo(store: EventStore, credentials: CredentialStore) -> bool:
     """Seed an empty store; returns False (and writes nothing) if it holds any event."""
     if store.head() > 0:
         return False
-    ctx = CommandContext(store, principal=SEED)
+    ctx = CommandContext(store, principal=SEED, credentials=credentials)
     for email, name, role in DEMO_ACCOUNTS:
         dispatch(OpenAccount(email, name, role, DEMO_PASSWORD), ctx)
     for slug, name, parent in DEMO_CATEGORIES:

@@ -113,12 +113,12 @@ def test_a_body_that_is_not_json_is_400(shop: Shop) -> None:
 
 def test_another_customer_cannot_see_or_cancel_an_order(shop: Shop, runtime: Runtime) -> None:
     from tillroll.commands.bus import dispatch
-    from tillroll.commands.context import CommandContext
+    from tillroll.commands.context import SYSTEM
     from tillroll.commands.identity import OpenAccount
 
     dispatch(
         OpenAccount("bob@example.com", "Bob", "customer", "tillroll-demo"),
-        CommandContext(runtime.store),
+        runtime.command_context(SYSTEM),
     )
     bob = shop.login("customer", "bob@example.com")
     shop.product("MUG", 1200, stock=10)

@@ -674,7 +674,9 @@ def main() -> int:
         library_schema = f"{settings.event_schema}_library"
         with contextlib.closing(Runtime.open(settings)) as rt:
             seed(rt.store, prices)
-            harness.open_accounts(rt.store, [("bench@example.com", "customer")], "bench-password")
+            harness.open_accounts(
+                rt.store, [("bench@example.com", "customer")], "bench-password", rt.credentials
+            )
         library = EventStore(url, schema=library_schema, recorder=LibraryDefaultRecorder)
         seed(library, prices)
         library.close()

@@ -287,7 +287,7 @@ def seed(rt: Runtime, settings: Settings, base: str) -> tuple[str, str]:
     """A product with plenty of stock and two accounts; read models caught up once."""
     harness.seed_products(rt.store, [Stocked(SKU, CENTS, 10**9)])
     accounts = [("staff@bench.example", "staff"), ("buyer@bench.example", "customer")]
-    harness.open_accounts(rt.store, accounts, PASSWORD)
+    harness.open_accounts(rt.store, accounts, PASSWORD, rt.credentials)
     proc = subprocess.run(
         harness.tillroll_cli("projections", "run", "--once"),
         env=harness.clean_env(settings),

@@ -232,7 +232,7 @@ def seed(rt: Runtime, base: str) -> Seeded:
         ),
     )
     accounts = [("staff@bench.example", "staff"), ("shopper@bench.example", "customer")]
-    harness.open_accounts(rt.store, accounts, PASSWORD)
+    harness.open_accounts(rt.store, accounts, PASSWORD, rt.credentials)
     staff = login(base, "staff@bench.example", PASSWORD)
     customer = login(base, "shopper@bench.example", PASSWORD)
     sku = "QRY-007"

@@ -118,7 +118,7 @@ def seed_shop(rt: Runtime, products: list[Stocked], shoppers: int) -> list[str]:
     harness.seed_products(rt.store, products)
     emails = [f"shopper{i:04d}@bench.example" for i in range(shoppers)]
     accounts = [("staff@bench.example", "staff")] + [(e, "customer") for e in emails]
-    harness.open_accounts(rt.store, accounts, PASSWORD)
+    harness.open_accounts(rt.store, accounts, PASSWORD, rt.credentials)
     return emails
 
 

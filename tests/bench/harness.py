@@ -42,7 +42,7 @@ from tillroll.commands.catalog import CreateProduct
 from tillroll.commands.context import CommandContext
 from tillroll.commands.identity import OpenAccount
 from tillroll.commands.inventory import ReceiveStock
-from tillroll.commands.ports import EventStorePort
+from tillroll.commands.ports import CredentialStore, EventStorePort
 from tillroll.infra.embedded import start_embedded
 from tillroll.infra.settings import Settings
 
@@ -394,11 +394,14 @@ def seed_products(store: EventStorePort, products: Iterable[Stocked]) -> None:
 
 
 def open_accounts(
-    store: EventStorePort, accounts: Iterable[tuple[str, str]], password: str
+    store: EventStorePort,
+    accounts: Iterable[tuple[str, str]],
+    password: str,
+    credentials: CredentialStore | None = None,
 ) -> None:
     """Open (email, role) accounts with one password, on as many threads as there are cores:
     a password hash costs ~50 ms of CPU."""
-    ctx = CommandContext(store)
+    ctx = CommandContext(store, credentials=credentials)
 
     def open_one(account: tuple[str, str]) -> None:
         email, role = account

@@ -5,12 +5,14 @@ from __future__ import annotations
 import random
 import uuid
 
+from tillroll.aggregates.customers.customer import Customer
 from tillroll.aggregates.errors import DomainError
 from tillroll.aggregates.money import Money
 from tillroll.aggregates.ordering.order import Address, OrderLine
 from tillroll.commands.bus import dispatch
 from tillroll.commands.catalog import ChangePrice, CreateProduct
 from tillroll.commands.context import CommandContext, Principal
+from tillroll.commands.customers import AddAddress, ChooseDefaultAddress
 from tillroll.commands.inventory import AdjustStock, ReceiveStock
 from tillroll.commands.ordering import CancelOrder, PlaceOrder
 from tillroll.infra.eventstore import EventStore
@@ -39,6 +41,14 @@ def order(store: EventStore, customer: uuid.UUID, lines: list[tuple[str, int, in
     return result.order_id
 
 
+def add_customer(store: EventStore, customer_id: uuid.UUID) -> None:
+    """A Customer (as registration creates it) with one address, its default shipping one."""
+    store.save(Customer.register(customer_id, "Ada"), meta={})
+    ctx = CommandContext(store, principal=Principal(str(customer_id), "customer"))
+    added = dispatch(AddAddress(customer_id, ADDRESS), ctx)
+    dispatch(ChooseDefaultAddress(customer_id, uuid.UUID(added.address_id), "shipping"), ctx)
+
+
 def shop(store: EventStore, *, orders: int, seed: int = 7) -> None:
     """Products, receipts, price changes, orders and cancellations, in a seeded random mix."""
     rng = random.Random(seed)
@@ -46,6 +56,8 @@ def shop(store: EventStore, *, orders: int, seed: int = 7) -> None:
     for sku, cents in prices.items():
         create_product(store, sku, cents, 50)
     customers = [uuid.uuid4() for _ in range(5)]
+    for customer in customers:  # each with a profile and a default address
+        add_customer(store, customer)
     placed: list[tuple[uuid.UUID, str]] = []
     staff = CommandContext(store, principal=Principal("staff-1", "staff"))
     for _ in range(orders):

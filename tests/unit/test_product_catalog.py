@@ -11,6 +11,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from tillroll.aggregates.catalog.attributes import BASE_TIER, ProductImage
 from tillroll.aggregates.catalog.product import Product, ProductArchived
+from tillroll.aggregates.customers.customer import Customer
 from tillroll.aggregates.errors import InvalidValue, PriceMismatch
 from tillroll.aggregates.money import Money
 from tillroll.aggregates.ordering.order import Address, OrderLine
@@ -49,7 +50,11 @@ def staff(store: MemoryEventStore) -> CommandContext:
 
 def place(store: MemoryEventStore, cents: int, tier: str = BASE_TIER) -> object:
     who = Principal(subject=str(uuid4()), role="customer")
-    command = PlaceOrder(who.customer_id, [OrderLine("MUG", 1, eur(cents))], ADDRESS, tier=tier)
+    if tier != BASE_TIER:  # the tier is the customer's, as staff set it
+        customer = Customer.register(who.customer_id, "Ada")
+        customer.set_tier(tier)
+        store.save(customer, meta={})
+    command = PlaceOrder(who.customer_id, [OrderLine("MUG", 1, eur(cents))], ADDRESS)
     return dispatch(command, CommandContext(store, principal=who))
 
 

@@ -111,7 +111,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
     runtime = open_runtime(settings)
     try:
-        if not seed_demo(runtime.store):
+        if not seed_demo(runtime.store, runtime.credentials):
             raise CliError("the store already holds events; demo data is only seeded when empty")
         print("seeded demo data", file=sys.stderr)
         return 0
@@ -121,7 +121,7 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
     from tillroll.commands.bus import dispatch
-    from tillroll.commands.context import CommandContext, Principal
+    from tillroll.commands.context import Principal
     from tillroll.commands.identity import OpenAccount
 
     password = os.environ.get("TILLROLL_NEW_PASSWORD") or (
@@ -129,7 +129,7 @@ def cmd_users(settings: Settings, args: argparse.Namespace) -> int:
     )
     runtime = open_runtime(settings)
     try:
-        ctx = CommandContext(runtime.store, principal=Principal("system:cli", "ops"))
+        ctx = runtime.command_context(Principal("system:cli", "ops"))
         result = dispatch(
             OpenAccount(args.email, args.name or args.email, args.role, password), ctx
         )

@@ -26,7 +26,7 @@ def open_runtime(settings: Settings) -> Runtime:
 def seed_if_asked(runtime: Runtime) -> None:
     from tillroll.seed import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo
 
-    if runtime.settings.seed_demo and seed_demo(runtime.store):
+    if runtime.settings.seed_demo and seed_demo(runtime.store, runtime.credentials):
         print("seeded demo data", file=sys.stderr)
     if runtime.settings.seed_demo:
         print(f"demo accounts (password: {DEMO_PASSWORD}):", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Customers: the shopper behind a customer account, with a profile, addresses and a tier."""

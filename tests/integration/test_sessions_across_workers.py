@@ -1,0 +1,110 @@
+"""Refresh-token rotation and reuse detection hold across processes: two `tillroll serve
+--workers 2` servers on one database, every request on a new connection, tokens used on
+the other server than the one that issued them. Sessions live in PostgreSQL, not memory."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import DEMO_PASSWORD, ROOT, child_env, open_accounts
+from tillroll.bootstrap import Runtime
+
+SERVE = [sys.executable, "-m", "tillroll.cli", "serve"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], base: str) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            pytest.fail(f"tillroll serve exited with {proc.returncode}:\n{err}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail("tillroll serve did not answer /health within 90 s")
+        time.sleep(0.3)
+
+
+@pytest.fixture
+def two_servers(runtime: Runtime) -> Iterator[tuple[str, str]]:
+    open_accounts(runtime)
+    procs, bases = [], []
+    try:
+        for _ in range(2):
+            port = _free_port()
+            procs.append(
+                subprocess.Popen(
+                    [*SERVE, "--port", str(port), "--workers", "2"],
+                    env=child_env(runtime.settings, TILLROLL_DEMO="0"),
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
+            bases.append(f"http://127.0.0.1:{port}")
+            # One after the other: two servers starting at the same moment can race on the
+            # event log's start-up DDL ("tuple concurrently updated"), which is not what
+            # this test is about.
+            _wait_healthy(procs[-1], bases[-1])
+        yield bases[0], bases[1]
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def post(base: str, path: str, body: dict[str, Any]) -> httpx.Response:
+    # A new connection each time: the kernel picks either worker of that server.
+    return httpx.post(f"{base}{path}", json=body, headers={"Connection": "close"}, timeout=30)
+
+
+def test_rotation_and_reuse_detection_hold_across_servers_and_workers(
+    two_servers: tuple[str, str],
+) -> None:
+    a, b = two_servers
+    login = post(a, "/v1/auth/login", {"email": "customer@example.com", "password": DEMO_PASSWORD})
+    assert login.status_code == 200, login.text
+    tokens = [login.json()["refresh_token"]]
+    for i in range(6):  # rotate alternately on each server: each sees the others' rotations
+        response = post((b, a)[i % 2], "/v1/auth/refresh", {"refresh_token": tokens[-1]})
+        assert response.status_code == 200, response.text
+        tokens.append(response.json()["refresh_token"])
+    for base in (a, b):  # every rotated token is dead on both servers
+        assert post(base, "/v1/auth/refresh", {"refresh_token": tokens[2]}).status_code == 401
+    # That reuse revoked the family: the newest token is dead too, wherever it is sent.
+    for base in (a, b):
+        assert post(base, "/v1/auth/refresh", {"refresh_token": tokens[-1]}).status_code == 401
+    # Another login is a new family and works.
+    again = post(b, "/v1/auth/login", {"email": "customer@example.com", "password": DEMO_PASSWORD})
+    fresh = post(a, "/v1/auth/refresh", {"refresh_token": again.json()["refresh_token"]})
+    assert fresh.status_code == 200, fresh.text
+
+
+def test_logout_on_one_server_ends_the_session_on_the_other(two_servers: tuple[str, str]) -> None:
+    a, b = two_servers
+    login = post(a, "/v1/auth/login", {"email": "customer@example.com", "password": DEMO_PASSWORD})
+    token = login.json()["refresh_token"]
+    assert post(b, "/v1/auth/logout", {"refresh_token": token}).status_code == 204
+    assert post(a, "/v1/auth/refresh", {"refresh_token": token}).status_code == 401
