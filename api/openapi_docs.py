@@ -120,8 +120,8 @@ def errors_for(path: str, method: str, operation: Any, handler: Any) -> list[str
             statuses.append("403")
     if "{" in path:
         statuses.append("404")
-    if method in COMMANDS:
-        statuses += ["409", "422"]
+    if method in COMMANDS:  # a body may be malformed even where none is declared (webhooks)
+        statuses += ["400", "409", "422"]
     statuses = list(dict.fromkeys(statuses))
     return statuses
 
