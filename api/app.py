@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Litestar
@@ -16,6 +16,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from tillroll.api.audit import AuditController
 from tillroll.api.auth import AuthController, jwt_auth
+from tillroll.api.carts import CartsController
 from tillroll.api.catalog import CatalogController
 from tillroll.api.categories import CategoriesController
 from tillroll.api.errors import exception_handlers
@@ -25,6 +26,7 @@ from tillroll.api.inventory import InventoryController
 from tillroll.api.ops import MetricsController, OpsController
 from tillroll.api.orders import OrdersController
 from tillroll.api.requests import strict_body
+from tillroll.commands.ports import BaseTierForEveryone, CustomerTiers
 from tillroll.queries.read_side import ReadSide
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ class AppParts:
     async_redis: Callable[[], Any]
     """Makes an asyncio Redis client; called on the serving event loop, which it binds to."""
     lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = ()
+    tiers: CustomerTiers = field(default_factory=BaseTierForEveryone)
+    """Each customer's price tier, for carts and checkout (commands.ports.CustomerTiers)."""
 
 
 def create_app(parts: AppParts) -> Litestar:
@@ -70,6 +74,9 @@ def create_app(parts: AppParts) -> Litestar:
     def provide_runner() -> Any:
         return parts.runner
 
+    def provide_tiers() -> CustomerTiers:
+        return parts.tiers
+
     return Litestar(
         route_handlers=[
             HealthController,
@@ -78,6 +85,7 @@ def create_app(parts: AppParts) -> Litestar:
             CategoriesController,
             InventoryController,
             OrdersController,
+            CartsController,
             OpsController,
             AuditController,
             MetricsController,
@@ -86,6 +94,7 @@ def create_app(parts: AppParts) -> Litestar:
             "store": Provide(provide_store, sync_to_thread=False),
             "read": Provide(provide_read, sync_to_thread=False),
             "runner": Provide(provide_runner, sync_to_thread=False),
+            "tiers": Provide(provide_tiers, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
         before_request=strict_body,

@@ -11,7 +11,7 @@ from tillroll.aggregates.catalog.product import Product
 from tillroll.aggregates.errors import InsufficientStock, InvalidValue, NotFound, PriceMismatch
 from tillroll.aggregates.inventory.item import InventoryItem
 from tillroll.aggregates.money import Money
-from tillroll.aggregates.ordering.order import Address, Lines, Order
+from tillroll.aggregates.ordering.order import Address, Lines, Order, OrderLine, check_lines
 from tillroll.commands.context import CommandContext
 
 CancelReason = Annotated[str, msgspec.Meta(max_length=500)]
@@ -67,24 +67,51 @@ def _result(order: Order) -> OrderChanged:
 
 
 def place_order(cmd: PlaceOrder, ctx: CommandContext) -> OrderChanged:
-    order = Order.place(cmd.customer_id, cmd.lines, cmd.shipping_address)
+    order, items = place_with_stock(ctx, cmd.customer_id, cmd.lines, cmd.shipping_address, cmd.tier)
+    return ctx.save(_result(order), order, *items)
+
+
+def place_with_stock(
+    ctx: CommandContext,
+    customer_id: UUID,
+    lines: list[OrderLine],
+    shipping_address: Address,
+    tier: str,
+    *,
+    at_current_prices: bool = False,
+) -> tuple[Order, list[InventoryItem]]:
+    """The rules every new order passes, whoever places it (POST /v1/orders, a cart's
+    checkout): known, orderable products, each line at the tier's price, and every line's
+    stock reserved. Returns the order and the stock items to save with it, in one save.
+
+    `at_current_prices`: the lines take the tier's current price instead of being checked
+    against it (a checkout whose shopper accepted the current prices)."""
+    # Lines are checked (Order.place) before anything is loaded: bad input costs no query.
+    order = None if at_current_prices else Order.place(customer_id, lines, shipping_address)
+    if order is None:
+        check_lines(lines)
     # Every product (price check) and stock item of the order in one load.
-    wanted = [
-        (Product.create_id(line.sku), InventoryItem.create_id(line.sku)) for line in order.lines
-    ]
+    wanted = [(Product.create_id(line.sku), InventoryItem.create_id(line.sku)) for line in lines]
     loaded = ctx.load_many([i for pair in wanted for i in pair])
+    if order is None:
+        priced = [
+            _at_price(line, loaded.get(product_id), tier)
+            for line, (product_id, _) in zip(lines, wanted, strict=True)
+        ]
+        order = Order.place(customer_id, priced, shipping_address)
     items = []
     for i, (line, (product_id, item_id)) in enumerate(zip(order.lines, wanted, strict=True)):
         product: Product | None = loaded.get(product_id)
         if product is None:
             raise InvalidValue(f"unknown sku {line.sku!r}", field=f"lines[{i}].sku")
         product.check_orderable(field=f"lines[{i}].sku")
-        price = product.price_for(cmd.tier)
+        price = product.price_for(tier)
         if price != line.unit_price:
             raise PriceMismatch(
                 f"sku {line.sku!r} costs {price.amount} {price.currency}, "
                 f"not {line.unit_price.amount} {line.unit_price.currency}",
                 field=f"lines[{i}].unit_price",
+                sku=line.sku,
                 expected={"amount": price.amount, "currency": price.currency},
             )
         item: InventoryItem | None = loaded.get(item_id)
@@ -92,7 +119,13 @@ def place_order(cmd: PlaceOrder, ctx: CommandContext) -> OrderChanged:
             raise InsufficientStock(line.sku, line.quantity, 0)
         item.reserve(order.id, line.quantity)
         items.append(item)
-    return ctx.save(_result(order), order, *items)
+    return order, items
+
+
+def _at_price(line: OrderLine, product: Product | None, tier: str) -> OrderLine:
+    if product is None:
+        return line  # refused as an unknown sku below
+    return msgspec.structs.replace(line, unit_price=product.price_for(tier))
 
 
 def load_order(ctx: CommandContext, order_id: UUID) -> Order:

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
+from tillroll.aggregates.catalog.attributes import BASE_TIER
 
 
 class IdempotencyClaim(msgspec.Struct, frozen=True):
@@ -78,3 +79,18 @@ class JobQueue(Protocol):
         """Run `command` later, in a worker, at most once per `job_id` (characters
         A-Z a-z 0-9 - _): False if a job with that id exists already."""
         ...
+
+
+@runtime_checkable  # checked by the API's dependency injection, as EventStorePort
+class CustomerTiers(Protocol):
+    """A customer's price tier (aggregates/catalog/attributes.py: BASE_TIER or one of TIERS),
+    for whoever builds a command that prices lines (carts, checkout) or shows prices."""
+
+    def tier_of(self, customer_id: UUID | None) -> str: ...
+
+
+class BaseTierForEveryone:
+    """The default CustomerTiers until customers have tiers: everyone pays the base price."""
+
+    def tier_of(self, customer_id: UUID | None) -> str:
+        return BASE_TIER

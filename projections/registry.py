@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tillroll.projections.carts import CartsView
 from tillroll.projections.customer_orders import CustomerOrders
 from tillroll.projections.engine.model import Projection
 from tillroll.projections.inventory_ledger import InventoryLedger
@@ -19,6 +20,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     ProductCards,
     StockLevels,
     OrderStatusView,
+    CartsView,
 )
 BY_NAME: dict[str, type[Projection]] = {cls.NAME: cls for cls in PROJECTIONS}
 

@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool
 
 from tillroll.api.app import AppParts, create_app
 from tillroll.commands.context import CommandContext, Principal
+from tillroll.commands.ports import BaseTierForEveryone, CustomerTiers
 from tillroll.commands.reactions import REACTIONS, ActiveReaction
 from tillroll.infra.embedded import EmbeddedServers, start_embedded
 from tillroll.infra.eventstore import EventStore
@@ -140,9 +141,12 @@ class Runtime:
         self.servers.stop()
 
 
-def http_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litestar:
+def http_app(
+    runtime: Runtime, *, run_projections: bool | None = None, tiers: CustomerTiers | None = None
+) -> Litestar:
     """The HTTP app over an opened runtime; with `run_projections` (default: the settings'),
-    the app's lifespan also runs the projection engine. The runtime's owner closes it."""
+    the app's lifespan also runs the projection engine. The runtime's owner closes it.
+    `tiers`: each customer's price tier (default: the base tier for everyone)."""
     settings = runtime.settings
     follow = settings.run_projections if run_projections is None else run_projections
 
@@ -167,5 +171,6 @@ def http_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litest
             jwt_ttl_seconds=settings.jwt_ttl_seconds,
             async_redis=lambda: async_redis_client(redis_url),
             lifespan=(projections_lifespan,),
+            tiers=tiers or BaseTierForEveryone(),
         )
     )
