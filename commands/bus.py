@@ -14,7 +14,7 @@ from typing import Any, get_type_hints
 
 import msgspec
 from tillroll.aggregates.carts.cart import Cart
-from tillroll.aggregates.errors import ConcurrencyConflict, Conflict
+from tillroll.aggregates.errors import ConcurrencyConflict, Conflict, DomainError
 from tillroll.commands import (
     batching,
     carts,
@@ -131,14 +131,24 @@ def dispatch(
         replayed = _replay(command, ctx)
         if replayed is not None:
             return replayed
-    contended = CONTENDED.get(type(command))
-    if contended is None:
-        return _run_alone(handler, command, ctx)
-    ticket = batching.Ticket(command, ctx, _QUEUE.stripes(contended(command)))
-    _QUEUE.run(ticket, _lead)
-    if ticket.error is not None:
-        raise ticket.error
-    return ticket.result
+    try:
+        contended = CONTENDED.get(type(command))
+        if contended is None:
+            return _run_alone(handler, command, ctx)
+        ticket = batching.Ticket(command, ctx, _QUEUE.stripes(contended(command)))
+        _QUEUE.run(ticket, _lead)
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.result
+    except DomainError:
+        # A twin with the same key may have been saved between our first look and our run,
+        # and changed what we ran against (a checked-out cart refuses a second checkout):
+        # then its result is ours.
+        if idempotency_key is not None:
+            replayed = _replay(command, ctx)
+            if replayed is not None:
+                return replayed
+        raise
 
 
 def _run_alone(handler: Handler, command: msgspec.Struct, ctx: CommandContext) -> Any:
