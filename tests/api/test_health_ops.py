@@ -24,6 +24,7 @@ def test_ready_reports_dependencies_and_lag_per_read_model(shop: Shop) -> None:
         "product_cards",
         "stock_levels",
         "order_status",
+        "carts",  # added with the carts read model (branch carts)
     }
 
 
