@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Litestar
@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from tillroll.api.audit import AuditController
 from tillroll.api.auth import AuthController, jwt_auth
+from tillroll.api.carts import CartsController
 from tillroll.api.catalog import CatalogController
 from tillroll.api.categories import CategoriesController
 from tillroll.api.customers import CustomersController, MeController
@@ -33,6 +34,7 @@ from tillroll.api.request_log import request_context, request_id_header
 from tillroll.api.requests import strict_body
 from tillroll.api.security_headers import security_headers
 from tillroll.api.throttle import FailOpenStore, LoginThrottle, request_limit
+from tillroll.commands.ports import BaseTierForEveryone, CustomerTiers
 from tillroll.queries.read_side import ReadSide
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ class AppParts:
     """The payment provider (commands.ports.PaymentsPort): Stripe or the test-mode one."""
     credentials: Any = None
     """Password hashes and sessions (commands.ports.CredentialStore and SessionStore)."""
+    tiers: CustomerTiers = field(default_factory=BaseTierForEveryone)
+    """Each customer's price tier, for carts and checkout (commands.ports.CustomerTiers)."""
 
 
 def create_app(parts: AppParts) -> Litestar:
@@ -117,6 +121,9 @@ def create_app(parts: AppParts) -> Litestar:
     def provide_credentials() -> Any:
         return parts.credentials
 
+    def provide_tiers() -> CustomerTiers:
+        return parts.tiers
+
     app = Litestar(
         route_handlers=[
             assets_router(),
@@ -128,6 +135,7 @@ def create_app(parts: AppParts) -> Litestar:
             OrdersController,
             PaymentsController,
             FulfilmentController,
+            CartsController,
             OpsController,
             AuditController,
             MetricsController,
@@ -142,6 +150,7 @@ def create_app(parts: AppParts) -> Litestar:
             "jobs": Provide(provide_jobs, sync_to_thread=False),
             "payments": Provide(provide_payments, sync_to_thread=False),
             "credentials": Provide(provide_credentials, sync_to_thread=False),
+            "tiers": Provide(provide_tiers, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
         before_request=strict_body,

@@ -18,10 +18,11 @@ from litestar.middleware.authentication import AuthenticationResult
 from litestar.params import JSONBody
 from litestar.response import Response
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
-from tillroll.aggregates.errors import Unauthorized
+from tillroll.aggregates.errors import Conflict, NotFound, Unauthorized
 from tillroll.api.requests import request_id
 from tillroll.api.throttle import LoginThrottle
 from tillroll.commands.bus import dispatch
+from tillroll.commands.carts import MergeCarts
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.identity import OpenAccount, authenticate
 from tillroll.commands.ports import CredentialStore, EventStorePort, SessionStore
@@ -122,6 +123,8 @@ CUSTOMER, STAFF, AUDITOR, OPS = "customer", "staff", "auditor", "ops"
 class LoginRequest(msgspec.Struct, frozen=True):
     email: Email
     password: Password
+    guest_cart_id: UUID | None = None
+    """A guest cart to merge into the customer's cart once logged in."""
 
 
 class RegisterRequest(msgspec.Struct, frozen=True):
@@ -146,6 +149,21 @@ class LoginResponse(msgspec.Struct):
     role: str
     subject: str
     refresh_token: str = ""
+    cart_id: str | None = None
+    """The customer's cart, when a guest cart was merged into it at login."""
+
+
+def _merge_guest_cart(
+    store: EventStorePort, principal: Principal, guest_cart_id: UUID, request_id: str
+) -> str | None:
+    """The guest cart merged into the customer's (one atomic save); a cart that is not a
+    live guest cart any more (merged before, checked out, unknown) leaves login alone."""
+    ctx = CommandContext(store, principal=principal, request_id=request_id)
+    try:
+        merged = dispatch(MergeCarts(guest_cart_id, UUID(principal.subject)), ctx)
+    except (NotFound, Conflict):
+        return None
+    return merged.cart_id
 
 
 def _tokens(request: Request, principal: Principal, refresh_token: str) -> LoginResponse:
@@ -209,7 +227,12 @@ class AuthController(Controller):
             raise
         await throttle.succeeded(data.email, address)
         token = await anyio.to_thread.run_sync(sessions.issue, UUID(principal.subject))
-        return _tokens(request, principal, token)
+        answer = _tokens(request, principal, token)
+        if data.guest_cart_id is not None and principal.role == CUSTOMER:
+            answer.cart_id = await anyio.to_thread.run_sync(
+                _merge_guest_cart, store, principal, data.guest_cart_id, request_id(request)
+            )
+        return answer
 
     @post("/refresh", opt={"public": True}, sync_to_thread=True, status_code=200)
     def refresh(

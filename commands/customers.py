@@ -7,11 +7,13 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
+from tillroll.aggregates.catalog.attributes import BASE_TIER
 from tillroll.aggregates.customers.customer import Customer, Name
 from tillroll.aggregates.errors import NotFound
 from tillroll.aggregates.identity.account import Account
 from tillroll.aggregates.ordering.order import Address
 from tillroll.commands.context import CommandContext
+from tillroll.commands.ports import EventStorePort
 
 
 class ProfileChange(msgspec.Struct, frozen=True):
@@ -123,3 +125,18 @@ def set_customer_tier(cmd: SetCustomerTier, ctx: CommandContext) -> CustomerChan
     customer = load_customer(ctx, cmd.customer_id)
     customer.set_tier(cmd.tier)
     return _saved(ctx, customer)
+
+
+class StoredTiers:
+    """CustomerTiers from the Customer aggregates themselves (the trusted cache keeps a
+    warm one a memory read): the tier a cart shows is the tier its checkout charges."""
+
+    def __init__(self, store: EventStorePort) -> None:
+        self.store = store
+
+    def tier_of(self, customer_id: UUID | None) -> str:
+        if customer_id is None:
+            return BASE_TIER
+        stream = Customer.create_id(customer_id)
+        customer = self.store.get_many([stream]).get(stream)
+        return BASE_TIER if customer is None else customer.tier

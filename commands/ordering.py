@@ -12,7 +12,7 @@ from tillroll.aggregates.customers.customer import Customer
 from tillroll.aggregates.errors import InsufficientStock, InvalidValue, NotFound, PriceMismatch
 from tillroll.aggregates.inventory.item import InventoryItem
 from tillroll.aggregates.money import Money
-from tillroll.aggregates.ordering.order import Address, Lines, Order
+from tillroll.aggregates.ordering.order import Address, Lines, Order, OrderLine, check_lines
 from tillroll.commands.context import CommandContext
 
 CancelReason = Annotated[str, msgspec.Meta(max_length=500)]
@@ -77,16 +77,43 @@ def _result(order: Order) -> OrderChanged:
 
 
 def place_order(cmd: PlaceOrder, ctx: CommandContext) -> OrderChanged:
+    order, items = place_with_stock(
+        ctx, cmd.customer_id, cmd.lines, cmd.shipping_address, cmd.address_id
+    )
+    return ctx.save(_result(order), order, *items)
+
+
+def place_with_stock(
+    ctx: CommandContext,
+    customer_id: UUID,
+    lines: list[OrderLine],
+    shipping_address: Address | None,
+    address_id: UUID | None = None,
+    *,
+    at_current_prices: bool = False,
+) -> tuple[Order, list[InventoryItem]]:
+    """The rules every new order passes, whoever places it (POST /v1/orders, a cart's
+    checkout): known, orderable products, each line at the price of the customer's tier,
+    the address given or one the customer saved, and every line's stock reserved. Returns
+    the order and the stock items to save with it, in one save.
+
+    `at_current_prices`: the lines take the tier's current price instead of being checked
+    against it (a checkout whose shopper accepted the current prices)."""
+    check_lines(lines)  # bad input costs no query
     # The customer (tier, saved addresses), every product (price check) and stock item of
     # the order in one load.
-    wanted = [
-        (Product.create_id(line.sku), InventoryItem.create_id(line.sku)) for line in cmd.lines
-    ]
-    customer_stream = Customer.create_id(cmd.customer_id)
+    wanted = [(Product.create_id(line.sku), InventoryItem.create_id(line.sku)) for line in lines]
+    customer_stream = Customer.create_id(customer_id)
     loaded = ctx.load_many([customer_stream, *(i for pair in wanted for i in pair)])
     customer: Customer | None = loaded.get(customer_stream)
     tier = BASE_TIER if customer is None else customer.tier
-    order = Order.place(cmd.customer_id, cmd.lines, _shipping_address(cmd, customer))
+    if at_current_prices:
+        lines = [
+            _at_price(line, loaded.get(product_id), tier)
+            for line, (product_id, _) in zip(lines, wanted, strict=True)
+        ]
+    address = _shipping_address(shipping_address, address_id, customer)
+    order = Order.place(customer_id, lines, address)
     items = []
     for i, (line, (product_id, item_id)) in enumerate(zip(order.lines, wanted, strict=True)):
         product: Product | None = loaded.get(product_id)
@@ -99,6 +126,7 @@ def place_order(cmd: PlaceOrder, ctx: CommandContext) -> OrderChanged:
                 f"sku {line.sku!r} costs {price.amount} {price.currency}, "
                 f"not {line.unit_price.amount} {line.unit_price.currency}",
                 field=f"lines[{i}].unit_price",
+                sku=line.sku,
                 expected={"amount": price.amount, "currency": price.currency},
             )
         item: InventoryItem | None = loaded.get(item_id)
@@ -106,17 +134,30 @@ def place_order(cmd: PlaceOrder, ctx: CommandContext) -> OrderChanged:
             raise InsufficientStock(line.sku, line.quantity, 0)
         item.reserve(order.id, line.quantity)
         items.append(item)
-    return ctx.save(_result(order), order, *items)
+    return order, items
 
 
-def _shipping_address(cmd: PlaceOrder, customer: Customer | None) -> Address:
-    if cmd.shipping_address is not None and cmd.address_id is None:
-        return cmd.shipping_address
-    if cmd.address_id is None or cmd.shipping_address is not None:
+def _at_price(line: OrderLine, product: Product | None, tier: str) -> OrderLine:
+    if product is None:
+        return line  # refused as an unknown sku below
+    return msgspec.structs.replace(line, unit_price=product.price_for(tier))
+
+
+def _shipping_address(
+    shipping_address: Address | None, address_id: UUID | None, customer: Customer | None
+) -> Address:
+    if shipping_address is not None and address_id is None:
+        return shipping_address
+    if address_id is None or shipping_address is not None:
         raise InvalidValue("give either shipping_address or address_id", field="shipping_address")
-    if customer is None:  # the caller's own addresses only: anyone else's is not found
-        raise NotFound(f"address {cmd.address_id} not found", field="address_id")
-    return customer.address(cmd.address_id)
+    return saved_address_of(customer, address_id)
+
+
+def saved_address_of(customer: Customer | None, address_id: UUID) -> Address:
+    """A customer's saved address; anyone else's, or none, is not found."""
+    if customer is None:
+        raise NotFound(f"address {address_id} not found", field="address_id")
+    return customer.address(address_id)
 
 
 def load_order(ctx: CommandContext, order_id: UUID) -> Order:

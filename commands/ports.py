@@ -9,6 +9,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
+from tillroll.aggregates.catalog.attributes import BASE_TIER
 
 
 class IdempotencyClaim(msgspec.Struct, frozen=True):
@@ -184,3 +185,18 @@ class SessionStore(Protocol):
     def revoke(self, token: str) -> None:
         """End the session this token belongs to (its family); unknown tokens are ignored."""
         ...
+
+
+@runtime_checkable  # checked by the API's dependency injection, as EventStorePort
+class CustomerTiers(Protocol):
+    """A customer's price tier (aggregates/catalog/attributes.py: BASE_TIER or one of TIERS),
+    for whoever builds a command that prices lines (carts, checkout) or shows prices."""
+
+    def tier_of(self, customer_id: UUID | None) -> str: ...
+
+
+class BaseTierForEveryone:
+    """A CustomerTiers where everyone pays the base price (apps built without customers)."""
+
+    def tier_of(self, customer_id: UUID | None) -> str:
+        return BASE_TIER

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tillroll.projections.carts import CartsView
 from tillroll.projections.customer_orders import CustomerOrders
 from tillroll.projections.customer_profiles import CustomerProfiles
 from tillroll.projections.engine.model import Projection
@@ -21,6 +22,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     StockLevels,
     OrderStatusView,
     CustomerProfiles,
+    CartsView,
 )
 BY_NAME: dict[str, type[Projection]] = {cls.NAME: cls for cls in PROJECTIONS}
 

@@ -18,7 +18,8 @@ from psycopg_pool import ConnectionPool
 
 from tillroll.api.app import AppParts, create_app
 from tillroll.commands.context import CommandContext, Principal
-from tillroll.commands.ports import Mailer
+from tillroll.commands.customers import StoredTiers
+from tillroll.commands.ports import CustomerTiers, Mailer
 from tillroll.commands.reactions import ActiveReaction, reactions
 from tillroll.infra.credentials import PostgresCredentials
 from tillroll.infra.embedded import EmbeddedServers, start_embedded
@@ -201,9 +202,12 @@ class Runtime:
         self.servers.stop()
 
 
-def http_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litestar:
+def http_app(
+    runtime: Runtime, *, run_projections: bool | None = None, tiers: CustomerTiers | None = None
+) -> Litestar:
     """The HTTP app over an opened runtime; with `run_projections` (default: the settings'),
-    the app's lifespan also runs the projection engine. The runtime's owner closes it."""
+    the app's lifespan also runs the projection engine. The runtime's owner closes it.
+    `tiers`: each customer's price tier (default: their Customer aggregate's)."""
     settings = runtime.settings
     follow = settings.run_projections if run_projections is None else run_projections
 
@@ -235,5 +239,6 @@ def http_app(runtime: Runtime, *, run_projections: bool | None = None) -> Litest
             metrics_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
             jobs=runtime.jobs,
             payments=runtime.payments,
+            tiers=tiers or StoredTiers(runtime.store),
         )
     )

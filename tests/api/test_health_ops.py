@@ -25,6 +25,7 @@ def test_ready_reports_dependencies_and_lag_per_read_model(shop: Shop) -> None:
         "stock_levels",
         "order_status",
         "customer_profiles",
+        "carts",
     }
 
 

@@ -10,6 +10,16 @@ from tillroll.aggregates.errors import DomainError
 from tillroll.aggregates.money import Money
 from tillroll.aggregates.ordering.order import Address, OrderLine
 from tillroll.commands.bus import dispatch
+from tillroll.commands.carts import (
+    AddCartItem,
+    ApplyCartAddress,
+    ChangeCartItem,
+    CheckoutCart,
+    ClearCart,
+    MergeCarts,
+    OpenCart,
+    RemoveCartItem,
+)
 from tillroll.commands.catalog import ChangePrice, CreateProduct
 from tillroll.commands.context import CommandContext, Principal
 from tillroll.commands.customers import AddAddress, ChooseDefaultAddress
@@ -81,3 +91,29 @@ def shop(store: EventStore, *, orders: int, seed: int = 7) -> None:
                 dispatch(AdjustStock(rng.choice(sorted(prices)), -1, "breakage"), staff)
         except DomainError:
             pass  # out of stock or below reserved: part of a shop's day
+    carts(store, sorted(prices))
+
+
+def carts(store: EventStore, skus: list[str]) -> None:
+    """A guest cart merged into a customer's cart, lines changed and removed, a checkout and
+    a cart started afresh: every kind of cart event, after the seeded mix (whose random
+    sequence it leaves alone)."""
+    customer = uuid.uuid4()
+    ctx = CommandContext(store, principal=Principal(str(customer), "customer"))
+    guest = CommandContext(store, principal=Principal("guest:workload", "guest"))
+    mine = uuid.UUID(dispatch(OpenCart(customer), ctx).cart_id)
+    theirs = uuid.UUID(dispatch(OpenCart(), guest).cart_id)
+    for sku in skus[:3]:
+        dispatch(AddCartItem(mine, sku, 1), ctx)
+        dispatch(AddCartItem(theirs, sku, 2), guest)
+    dispatch(ChangeCartItem(mine, skus[0], 3), ctx)
+    dispatch(RemoveCartItem(mine, skus[1]), ctx)
+    dispatch(ApplyCartAddress(mine, shipping_address=ADDRESS), ctx)
+    dispatch(MergeCarts(theirs, customer), ctx)
+    try:
+        dispatch(CheckoutCart(mine, accept_current_prices=True), ctx)
+    except DomainError:
+        return  # out of stock: the cart stays open
+    dispatch(OpenCart(customer), ctx)
+    dispatch(AddCartItem(mine, skus[0], 1), ctx)
+    dispatch(ClearCart(mine), ctx)

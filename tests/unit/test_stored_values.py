@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+import types
 import typing
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ def _example(hint: Any) -> Any:
         examples = [m.examples[0] for m in metas if m.examples]
         return examples[0] if examples else _example(typing.get_args(hint)[0])
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):  # an optional value: its non-None example
+        return _example(next(arg for arg in args if arg is not type(None)))
     if origin is list:
         return [_example(args[0])]
     if origin is dict:

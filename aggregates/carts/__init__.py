@@ -1,0 +1,1 @@
+"""Carts context: a shopper's cart, its lines and its way to checkout."""
