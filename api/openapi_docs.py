@@ -116,7 +116,9 @@ def errors_for(path: str, method: str, operation: Any, handler: Any) -> list[str
         statuses += ["400", "422"]  # 422: a value the schema allows but the rules do not
     if not public or method in COMMANDS:  # public commands: login, refresh refuse with 401
         statuses.append("401")
-        if handler is not None and handler.resolve_guards():
+        # 403: a role guard, or a public command that refuses some roles itself (a staff
+        # token opening a cart)
+        if (handler is not None and handler.resolve_guards()) or method in COMMANDS:
             statuses.append("403")
     if "{" in path:
         statuses.append("404")

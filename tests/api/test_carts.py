@@ -349,8 +349,8 @@ def test_checkout_without_any_address_or_lines_is_422(shop: Shop) -> None:
     assert_problem(checkout(shop, cart), 422, "lines")
     add(shop, cart, "MUG", 1, shop.headers["customer"])
     assert_problem(checkout(shop, cart, {}), 422, "shipping_address")
-    # saved addresses are a hook until customers have them
-    assert_problem(checkout(shop, cart, {"address_id": str(uuid.uuid4())}), 422, "address_id")
+    # an address the customer never saved (or someone else's) is not found
+    assert_problem(checkout(shop, cart, {"address_id": str(uuid.uuid4())}), 404, "address_id")
 
 
 def test_a_guest_cart_is_merged_before_checkout(shop: Shop) -> None:

@@ -85,7 +85,8 @@ def serving(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
             time.sleep(0.2)
     else:
         proc.kill()
-        pytest.fail("serve did not answer /health within 60 s")
+        output = proc.stdout.read() if proc.stdout else ""
+        pytest.fail(f"serve did not answer /health within 60 s:\n{output[-3000:]}")
     try:
         yield base, proc
     finally:
