@@ -25,11 +25,11 @@ GUARDED = [
 ]
 
 
-@pytest.mark.parametrize("path", GUARDED)
-def test_options_is_never_a_server_error(shop: Shop, path: str) -> None:
-    response = shop.client.options(path)
-    assert response.status_code < 500, response.text
-    assert "connection.user" not in response.text
+def test_options_is_never_a_server_error(shop: Shop) -> None:
+    for path in GUARDED:
+        response = shop.client.options(path)
+        assert response.status_code < 500, (path, response.text)
+        assert "connection.user" not in response.text
 
 
 @pytest.mark.parametrize("param", ["q", "category", "tag"])
@@ -53,22 +53,17 @@ TAMPERED = [
 ]
 
 
-@pytest.mark.parametrize("cursor", TAMPERED)
-@pytest.mark.parametrize(
-    ("path", "role"),
-    [
+def test_tampered_cursors_are_a_400(shop: Shop) -> None:
+    shop.product("MUG", stock=1)
+    for path, role in [
         ("/v1/products", None),
         ("/v1/orders", "customer"),
         ("/v1/orders", "staff"),
         ("/v1/inventory/MUG/ledger", "staff"),
         ("/v1/products/MUG/price-history", None),
-    ],
-)
-def test_tampered_cursors_are_a_400(shop: Shop, path: str, role: str | None, cursor: str) -> None:
-    if path != "/v1/products":
-        shop.product("MUG", stock=1)
-    response = shop.get(path, role, cursor=cursor)
-    assert_problem(response, 400, "cursor")
+    ]:
+        for cursor in TAMPERED:
+            assert_problem(shop.get(path, role, cursor=cursor), 400, "cursor")
 
 
 def test_a_deeply_nested_body_is_a_400(shop: Shop) -> None:
