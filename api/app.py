@@ -161,6 +161,9 @@ def create_app(parts: AppParts) -> Litestar:
             deadline(parts.request_deadline),
         ],
         before_send=[security_headers, request_id_header],
+        # Logging is the process's (tillroll/logs.py: structlog, JSON on request); Litestar's
+        # own config would replace its handlers at start-up with a queue of its own.
+        logging_config=None,
         on_app_init=[auth.on_app_init, outermost_limit],
         stores={"throttle": counts},
         lifespan=[async_redis_lifespan, counts_lifespan, *parts.lifespan],
