@@ -100,7 +100,7 @@ def create_app(parts: AppParts) -> Litestar:
         # After the JWT config has put its middleware first: a flood is refused before its
         # tokens are checked.
         if parts.rate_limit is not None:
-            config.middleware.insert(0, request_limit(parts.rate_limit, "throttle").middleware)
+            config.middleware.insert(0, request_limit(parts.rate_limit, counts))
         return config
 
     def provide_store() -> Any:

@@ -120,8 +120,9 @@ class Settings:
     pg_pool_size: int = 10
     log_level: str = "INFO"
     log_json: bool = False
-    access_log: bool = True
-    """One line per request (logger tillroll.access)."""
+    access_log: bool = False
+    """One line per request (logger tillroll.access). Off by default: a line costs more
+    server CPU than a cached read itself (tests/bench/bench_guards.py)."""
     projection_batch: int = 500
     """Events a projection applies per transaction while following the log."""
     projection_rebuild_batch: int = 5000
@@ -168,7 +169,7 @@ class Settings:
             pg_pool_size=_int(env, "TILLROLL_PG_POOL_SIZE", 10),
             log_level=(env.get("TILLROLL_LOG_LEVEL") or "INFO").upper(),
             log_json=bool(_flag(env.get("TILLROLL_LOG_JSON"), False)),
-            access_log=bool(_flag(env.get("TILLROLL_ACCESS_LOG"), True)),
+            access_log=bool(_flag(env.get("TILLROLL_ACCESS_LOG"), False)),
             projection_batch=_int(env, "TILLROLL_PROJECTION_BATCH", 500),
             projection_rebuild_batch=_int(env, "TILLROLL_PROJECTION_REBUILD_BATCH", 5000),
             request_deadline_seconds=_float(env, "TILLROLL_REQUEST_DEADLINE", 2.0),

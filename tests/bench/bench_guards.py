@@ -5,9 +5,9 @@ three ways, one guard added at a time, in one run.
 
 - **unguarded**: the per-client rate limit off and the access log off (how the other
   benchmarks serve, since their load generator is one client address);
-- **+ rate limit**: Litestar's RateLimitMiddleware counting every request in Redis (a limit
-  too high to refuse anything here: its cost, not its refusals);
-- **+ access log** (the default configuration): one `tillroll.access` line per request,
+- **+ rate limit** (the default configuration): every request counted in Redis (a limit too
+  high to refuse anything here: its cost, not its refusals);
+- **+ access log** (`TILLROLL_ACCESS_LOG=1`): one `tillroll.access` line per request,
   written to a file.
 
 Each variant is its own `tillroll serve` over the same database and read models, measured
@@ -42,8 +42,8 @@ from harness import (
 
 VARIANTS = [
     ("unguarded", {"rate_limit": "off", "access_log": False}),
-    ("+ rate limit", {"rate_limit": "1000000000/minute", "access_log": False}),
-    ("+ access log (default)", {"rate_limit": "1000000000/minute", "access_log": True}),
+    ("+ rate limit (the default)", {"rate_limit": "1000000000/minute", "access_log": False}),
+    ("+ access log", {"rate_limit": "1000000000/minute", "access_log": True}),
 ]
 SKU = "GUARD-MUG"
 
@@ -108,7 +108,7 @@ def main() -> None:
         f"python tests/bench/bench_guards.py --seconds {args.seconds:g} --rounds {args.rounds}"
     )
     text = f"{heading('The guards cost')}\n`{command}` — {machine()}\n\n{table}\n"
-    publish("The guards' cost", text, not args.no_write)
+    publish("## The guards' cost", text, not args.no_write)
 
 
 if __name__ == "__main__":
