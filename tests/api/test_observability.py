@@ -67,7 +67,9 @@ def test_json_logs_carry_the_request_context(
 ) -> None:
     import structlog
 
-    configure_logging(dataclasses.replace(settings, log_json=True))
+    root, access = logging.getLogger(), logging.getLogger("tillroll.access")
+    levels = (root.level, access.level)
+    configure_logging(dataclasses.replace(settings, log_json=True, access_log=True))
     try:
         structlog.contextvars.bind_contextvars(request_id="abc123")
         logging.getLogger("tillroll.access").info(
@@ -75,7 +77,9 @@ def test_json_logs_carry_the_request_context(
         )
     finally:
         structlog.contextvars.clear_contextvars()
-        logging.getLogger().handlers.clear()
+        root.handlers.clear()
+        root.setLevel(levels[0])
+        access.setLevel(levels[1])
     line = json.loads(capfd.readouterr().err.strip().splitlines()[-1])
     assert line["request_id"] == "abc123"
     assert (line["route"], line["status"], line["level"]) == ("/x", 200, "info")
