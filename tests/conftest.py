@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from tillroll.commands.bus import dispatch
 from tillroll.commands.context import SYSTEM
@@ -80,3 +84,28 @@ def open_accounts(rt: Runtime) -> None:
             OpenAccount(f"{role}@example.com", role.title(), role, DEMO_PASSWORD),
             rt.command_context(SYSTEM),
         )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free right now (for a child server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], base: str, timeout: float = 60.0) -> None:
+    """Return once the child `tillroll serve` at `base` answers /health; fail the test with
+    its stderr if it exits first, or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            pytest.fail(f"tillroll serve exited with {proc.returncode}:\n{err}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"tillroll serve did not answer /health within {timeout:g} s")
+        time.sleep(0.2)

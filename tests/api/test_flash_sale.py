@@ -33,7 +33,7 @@ from litestar.security.jwt import Token
 from tillroll.aggregates.inventory.item import InventoryItem
 from tillroll.infra.settings import Settings
 
-from tests.conftest import child_env
+from tests.conftest import child_env, free_port, wait_healthy
 from tests.integration.workload import ADDRESS, create_product
 from tillroll.bootstrap import Runtime
 
@@ -55,14 +55,6 @@ def mint(settings: Settings, role: str) -> str:
     return token.encode(settings.jwt_secret, "HS256")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def served(runtime: Runtime) -> Iterator[str]:
     """`tillroll serve` (the default configuration) on this test's schemas and key prefix."""
@@ -75,19 +67,7 @@ def served(runtime: Runtime) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                pytest.fail(f"tillroll serve exited with {proc.returncode}:\n{err}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("tillroll serve did not answer /health within 60 s")
-            time.sleep(0.2)
+        wait_healthy(proc, base)
         yield base
     finally:
         proc.terminate()

@@ -4,42 +4,18 @@ the other server than the one that issued them. Sessions live in PostgreSQL, not
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import DEMO_PASSWORD, ROOT, child_env, open_accounts
+from tests.conftest import DEMO_PASSWORD, ROOT, child_env, free_port, open_accounts, wait_healthy
 from tillroll.bootstrap import Runtime
 
 SERVE = [sys.executable, "-m", "tillroll.cli", "serve"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], base: str) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            pytest.fail(f"tillroll serve exited with {proc.returncode}:\n{err}")
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail("tillroll serve did not answer /health within 90 s")
-        time.sleep(0.3)
 
 
 @pytest.fixture
@@ -48,7 +24,7 @@ def two_servers(runtime: Runtime) -> Iterator[tuple[str, str]]:
     procs, bases = [], []
     try:
         for _ in range(2):
-            port = _free_port()
+            port = free_port()
             procs.append(
                 subprocess.Popen(
                     [*SERVE, "--port", str(port), "--workers", "2"],
@@ -62,7 +38,7 @@ def two_servers(runtime: Runtime) -> Iterator[tuple[str, str]]:
             # One after the other: two servers starting at the same moment can race on the
             # event log's start-up DDL ("tuple concurrently updated"), which is not what
             # this test is about.
-            _wait_healthy(procs[-1], bases[-1])
+            wait_healthy(procs[-1], bases[-1], 90.0)
         yield bases[0], bases[1]
     finally:
         for proc in procs:
