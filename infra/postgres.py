@@ -1,10 +1,35 @@
-"""PostgreSQL connections for the read side: a pool whose search_path is the read-model schema."""
+"""PostgreSQL connections for the read side (a pool whose search_path is the read-model
+schema) and the lock that serialises every process's start-up DDL."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
+
+STARTUP_LOCK = 0x7469_6C6C_726F_6C6C  # "tillroll": one key for every schema on the server
+
+
+@contextmanager
+def startup_lock(database_url: str) -> Iterator[None]:
+    """Hold a session advisory lock while this process creates what is missing.
+
+    `CREATE ... IF NOT EXISTS` is not safe against itself: two processes creating the same
+    table at once both pass the check and one fails on the catalogue's unique index
+    (`pg_type_typname_nsp_index`) or with "tuple concurrently updated". A compose stack's
+    api, projector and worker start at the same instant on an empty database, so the DDL
+    takes turns; it is idempotent and quick, so the second process waits milliseconds and
+    then finds everything there. The wait is bounded (a stuck holder gives a clear error)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '60s'")
+        conn.execute("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (STARTUP_LOCK,))
 
 
 def ensure_schema(database_url: str, schema: str) -> None:

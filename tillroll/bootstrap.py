@@ -26,7 +26,7 @@ from tillroll.infra.embedded import EmbeddedServers, start_embedded
 from tillroll.infra.eventstore import EventStore
 from tillroll.infra.jobs import RqJobQueue, rq_connection
 from tillroll.infra.mail import FileMailer
-from tillroll.infra.postgres import read_model_pool
+from tillroll.infra.postgres import read_model_pool, startup_lock
 from tillroll.infra.redis import async_redis_client, redis_client
 from tillroll.infra.settings import Settings, parse_rate
 from tillroll.infra.smtp import SentLedger, SmtpMailer, parse_smtp_url
@@ -121,31 +121,34 @@ class Runtime:
             )
         assert settings.database_url and settings.redis_url
         try:
-            store = EventStore(
-                settings.database_url, schema=settings.event_schema, pool_size=settings.pg_pool_size
-            )
-            read_pool = read_model_pool(
-                settings.database_url, settings.read_schema, settings.pg_pool_size
-            )
-            client = redis_client(settings.redis_url)
-            jobs = RqJobQueue(rq_connection(settings.redis_url), prefix=settings.redis_prefix)
-            active = [
-                ActiveReaction(reaction, jobs, store)
-                for reaction in reactions(settings.payment_timeout)
-            ]
-            runner = ProjectionRunner(
-                store,
-                read_pool,
-                client,
-                PROJECTIONS,
-                prefix=settings.redis_prefix,
-                batch_size=settings.projection_batch,
-                rebuild_batch=settings.projection_rebuild_batch,
-                reactions=active,
-            )
-            runner.setup()
-            credentials = PostgresCredentials(store)
-            credentials.setup()
+            with startup_lock(settings.database_url):  # one process's DDL at a time
+                store = EventStore(
+                    settings.database_url,
+                    schema=settings.event_schema,
+                    pool_size=settings.pg_pool_size,
+                )
+                read_pool = read_model_pool(
+                    settings.database_url, settings.read_schema, settings.pg_pool_size
+                )
+                client = redis_client(settings.redis_url)
+                jobs = RqJobQueue(rq_connection(settings.redis_url), prefix=settings.redis_prefix)
+                active = [
+                    ActiveReaction(reaction, jobs, store)
+                    for reaction in reactions(settings.payment_timeout)
+                ]
+                runner = ProjectionRunner(
+                    store,
+                    read_pool,
+                    client,
+                    PROJECTIONS,
+                    prefix=settings.redis_prefix,
+                    batch_size=settings.projection_batch,
+                    rebuild_batch=settings.projection_rebuild_batch,
+                    reactions=active,
+                )
+                runner.setup()
+                credentials = PostgresCredentials(store)
+                credentials.setup()
         except BaseException:
             servers.stop()
             raise
