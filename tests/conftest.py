@@ -39,14 +39,14 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer
     started.stop()
 
 
-@pytest.fixture
-def settings(servers: EmbeddedServers, tmp_path: Path) -> Settings:
+def fresh_settings(servers: EmbeddedServers, data_dir: Path) -> Settings:
+    """Settings on the session's servers with schemas and a Redis prefix of their own."""
     ns = f"t{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
     assert servers.database_url and servers.redis_url
     return Settings(
         database_url=servers.database_url,
         redis_url=servers.redis_url,
-        data_dir=tmp_path,
+        data_dir=data_dir,
         jwt_secret="test-secret-" + "x" * 32,
         event_schema=f"{ns}_events",
         read_schema=f"{ns}_read",
@@ -58,6 +58,11 @@ def settings(servers: EmbeddedServers, tmp_path: Path) -> Settings:
         request_deadline_seconds=30.0,
         rate_limit="off",  # one test client sends more than a shopper; tests of it set their own
     )
+
+
+@pytest.fixture
+def settings(servers: EmbeddedServers, tmp_path: Path) -> Settings:
+    return fresh_settings(servers, tmp_path)
 
 
 @pytest.fixture

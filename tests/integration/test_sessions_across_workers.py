@@ -11,15 +11,28 @@ from typing import Any
 
 import httpx
 import pytest
+from tillroll.infra.embedded import EmbeddedServers
 
-from tests.conftest import DEMO_PASSWORD, ROOT, child_env, free_port, open_accounts, wait_healthy
+from tests.conftest import (
+    DEMO_PASSWORD,
+    ROOT,
+    child_env,
+    free_port,
+    fresh_settings,
+    open_accounts,
+    wait_healthy,
+)
 from tillroll.bootstrap import Runtime
 
 SERVE = [sys.executable, "-m", "tillroll.cli", "serve"]
 
 
-@pytest.fixture
-def two_servers(runtime: Runtime) -> Iterator[tuple[str, str]]:
+@pytest.fixture(scope="module")
+def two_servers(
+    servers: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """Started once for the module's tests, both at once (start-up DDL takes turns)."""
+    runtime = Runtime.open(fresh_settings(servers, tmp_path_factory.mktemp("sessions")))
     open_accounts(runtime)
     procs, bases = [], []
     try:
@@ -35,10 +48,8 @@ def two_servers(runtime: Runtime) -> Iterator[tuple[str, str]]:
                 )
             )
             bases.append(f"http://127.0.0.1:{port}")
-            # One after the other: two servers starting at the same moment can race on the
-            # event log's start-up DDL ("tuple concurrently updated"), which is not what
-            # this test is about.
-            wait_healthy(procs[-1], bases[-1], 90.0)
+        for proc, base in zip(procs, bases, strict=True):
+            wait_healthy(proc, base, 90.0)
         yield bases[0], bases[1]
     finally:
         for proc in procs:
@@ -49,6 +60,7 @@ def two_servers(runtime: Runtime) -> Iterator[tuple[str, str]]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        runtime.close()
 
 
 def post(base: str, path: str, body: dict[str, Any]) -> httpx.Response:
