@@ -60,6 +60,25 @@ def settings(servers: EmbeddedServers, tmp_path: Path) -> Settings:
     )
 
 
+def isolated_settings(servers: EmbeddedServers, data_dir: Path, tag: str) -> Settings:
+    """Settings of a runtime of its own on the session's servers (its own schemas and key
+    prefix), for a module that shares one runtime between its tests."""
+    ns = f"{tag}{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    assert servers.database_url and servers.redis_url
+    return Settings(
+        database_url=servers.database_url,
+        redis_url=servers.redis_url,
+        data_dir=data_dir,
+        jwt_secret=f"{tag}-secret-" + "x" * 32,
+        event_schema=f"{ns}_events",
+        read_schema=f"{ns}_read",
+        redis_prefix=f"{ns}:",
+        pg_pool_size=4,
+        request_deadline_seconds=30.0,
+        rate_limit="off",
+    )
+
+
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
     rt = Runtime.open(settings)
