@@ -130,8 +130,8 @@ class OpsConsole(Controller):
         result = verify_read_model(runner, name)
         if result.ok:
             text = (
-                f"{name}: identical to a rebuild from the log ({result.items} items at "
-                f"position {result.position})"
+                f"{name}: identical to a rebuild from the log ({result.items} "
+                f"item{'' if result.items == 1 else 's'} at position {result.position})"
             )
             return _message(text)
         text = f"{name}: differs from a rebuild in {len(result.differences)} items"

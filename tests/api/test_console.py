@@ -127,3 +127,11 @@ def test_behind_tls_the_session_cookie_is_secure(shop: Shop) -> None:
     assert answer.status_code == 303
     cookie = next(c for c in answer.headers.get_list("set-cookie") if "tillroll_session=" in c)
     assert "Secure" in cookie
+
+
+def test_retrying_a_job_that_did_not_fail_says_so_on_the_page(shop: Shop) -> None:
+    # A bearer client needs no CSRF token (a browser never adds the header by itself).
+    answer = shop.post("/console/ops/jobs/no-such-job/retry", "ops", **{"HX-Request": "true"})
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "no failed job" in answer.text and "<html" not in answer.text  # a fragment for htmx

@@ -192,6 +192,10 @@ def test_ops_watch_the_read_models_rebuild_one_and_see_an_order_arrive(
         "() => document.querySelector('tr[data-model=product_cards]').dataset.state === 'running'"
     )
     assert int(row.locator("td.build").inner_text()) > build
+
+    # Verify: the live copy against a rebuild from the log.
+    page.locator("tr[data-model=order_status]").get_by_role("button", name="Verify").click()
+    page.locator("#message", has_text="identical to a rebuild").wait_for()
     assert no_sideways_scroll(page)
 
 
