@@ -19,7 +19,7 @@ from tillroll.api.console.ops_view import OpsConsole
 from tillroll.api.console.session import (
     CONSOLE_ROLES,
     HOME,
-    csrf_protection,
+    ConsoleCsrf,
     html_exception_handlers,
     login,
     login_form,
@@ -48,6 +48,7 @@ async def home(request: Request) -> Redirect:
 
 
 def console_router(jwt_secret: str) -> Router:
+    csrf = ConsoleCsrf(jwt_secret)
     static = create_static_files_router(
         path="/static",
         directories=[HERE / "static"],
@@ -60,8 +61,8 @@ def console_router(jwt_secret: str) -> Router:
     return Router(
         path=CONSOLE_PATH,
         route_handlers=[home, login_form, login, logout, OpsConsole, AuditConsole, static],
-        middleware=[csrf_protection(jwt_secret)],
-        exception_handlers=html_exception_handlers(),
+        middleware=[csrf.middleware],
+        exception_handlers=html_exception_handlers(csrf),
         response_headers=[ResponseHeader(name="Content-Security-Policy", value=CSP)],
         include_in_schema=False,
     )

@@ -18,9 +18,11 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.middleware.csrf import CSRFMiddleware
+from litestar.middleware.csrf import CSRFMiddleware, generate_csrf_token
 from litestar.response import Redirect, Template
 from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.utils.empty import value_or_default
+from litestar.utils.scope.state import ScopeState
 from tillroll.aggregates.errors import Unauthorized
 from tillroll.api.auth import (
     AUDITOR,
@@ -44,15 +46,17 @@ def _tls(scope: Any) -> bool:
     return scope.get("scheme") == "https"
 
 
-def csrf_protection(jwt_secret: str) -> Callable[[ASGIApp], ASGIApp]:
-    """Router middleware: Litestar's CSRF check on the console's forms, its cookie kept to
-    /console (Secure over TLS), skipped for requests that carry an `Authorization` header."""
-    # A secret of its own, derived from the JWT secret: one setting to keep, two uses.
-    secret = hashlib.sha256(b"tillroll-console-csrf:" + jwt_secret.encode()).hexdigest()
+class ConsoleCsrf:
+    """Litestar's CSRF check on the console's forms, its cookie kept to /console (Secure over
+    TLS), skipped for requests that carry an `Authorization` header."""
 
-    def config(secure: bool) -> CSRFConfig:
+    def __init__(self, jwt_secret: str) -> None:
+        # A secret of its own, derived from the JWT secret: one setting to keep, two uses.
+        self.secret = hashlib.sha256(b"tillroll-console-csrf:" + jwt_secret.encode()).hexdigest()
+
+    def config(self, secure: bool) -> CSRFConfig:
         return CSRFConfig(
-            secret=secret,
+            secret=self.secret,
             cookie_name=CSRF_COOKIE,
             cookie_path=CONSOLE_PATH,
             cookie_samesite="strict",
@@ -60,8 +64,10 @@ def csrf_protection(jwt_secret: str) -> Callable[[ASGIApp], ASGIApp]:
             cookie_secure=secure,
         )
 
-    def factory(app: ASGIApp) -> ASGIApp:
-        plain, secure = CSRFMiddleware(app, config(False)), CSRFMiddleware(app, config(True))
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """Router middleware (a Litestar middleware factory)."""
+        plain = CSRFMiddleware(app, self.config(False))
+        secure = CSRFMiddleware(app, self.config(True))
 
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http" or any(
@@ -73,7 +79,26 @@ def csrf_protection(jwt_secret: str) -> Callable[[ASGIApp], ASGIApp]:
 
         return middleware
 
-    return factory
+    def token_for(self, request: Request) -> Cookie | None:
+        """Give a page rendered before the CSRF middleware ran (the login form a 401 shows:
+        authentication refuses before the router's middleware) the token its form needs, as
+        the middleware would: the visitor's cookie, or a new token and the cookie to set."""
+        state = ScopeState.from_scope(request.scope)
+        if value_or_default(state.csrf_token, ""):
+            return None
+        existing = request.cookies.get(CSRF_COOKIE)
+        state.csrf_token = existing or generate_csrf_token(self.secret)
+        if existing:
+            return None
+        config = self.config(_tls(request.scope))
+        return Cookie(
+            key=CSRF_COOKIE,
+            value=state.csrf_token,
+            path=CONSOLE_PATH,
+            httponly=True,
+            samesite="strict",
+            secure=config.cookie_secure,
+        )
 
 
 # -- errors as pages ---------------------------------------------------------------------
@@ -82,9 +107,15 @@ def _user(request: Request) -> Principal | None:
     return user if isinstance(user, Principal) else None
 
 
-def _page(request: Request, status: int, title: str, detail: str, headers: Any) -> Response[Any]:
+def _page(
+    request: Request, status: int, title: str, detail: str, headers: Any, csrf: ConsoleCsrf
+) -> Response[Any]:
     if status == 401:
-        return login_page(request, error=detail, status=401)
+        cookie = csrf.token_for(request)
+        page = login_page(request, error=detail, status=401)
+        page.cookies = [*page.cookies, cookie] if cookie else page.cookies
+        page.headers.update(headers)
+        return page
     return Template(
         media_type=HTML,
         template_name="error.html",
@@ -94,7 +125,7 @@ def _page(request: Request, status: int, title: str, detail: str, headers: Any) 
     )
 
 
-def html_exception_handlers() -> dict[Any, Any]:
+def html_exception_handlers(csrf: ConsoleCsrf) -> dict[Any, Any]:
     """The API's error table (api/errors.py), each answer rendered as a page: the same
     statuses, and no 500 for what a visitor did."""
 
@@ -111,7 +142,7 @@ def html_exception_handlers() -> dict[Any, Any]:
             if isinstance(exc, PermissionDeniedException) and "CSRF" not in str(exc.detail):
                 title = "Not allowed"
             detail = str(body.get("detail", ""))
-            return _page(request, answer.status_code, title, detail, headers)
+            return _page(request, answer.status_code, title, detail, headers, csrf)
 
         return render
 

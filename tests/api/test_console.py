@@ -85,10 +85,15 @@ def test_a_customer_is_shown_a_not_allowed_page(shop: Shop) -> None:
         assert "Not allowed" in answer.text and "customer" in answer.text
 
 
-def test_without_a_session_the_console_answers_with_the_login_form(shop: Shop) -> None:
+def test_without_a_session_the_console_answers_with_a_login_form_that_works(shop: Shop) -> None:
     answer = shop.client.get("/console/audit")
     assert answer.status_code == 401
     assert 'action="/console/login"' in answer.text
+    # Authentication refused before the CSRF middleware ran: the form still carries a token.
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', answer.text).group(1)
+    body = {"email": "auditor@example.com", "password": DEMO_PASSWORD, "_csrf_token": token}
+    logged_in = shop.client.post("/console/login", data=body, follow_redirects=False)
+    assert logged_in.status_code == 303 and logged_in.headers["location"] == "/console/audit"
 
 
 def test_the_json_api_never_accepts_the_session_cookie(shop: Shop) -> None:
