@@ -18,6 +18,7 @@ from tillroll.api.auth import AuthController, jwt_auth
 from tillroll.api.carts import CartsController
 from tillroll.api.catalog import CatalogController
 from tillroll.api.categories import CategoriesController
+from tillroll.api.console import console_router, template_config
 from tillroll.api.customers import CustomersController, MeController
 from tillroll.api.deadline import deadline
 from tillroll.api.errors import exception_handlers
@@ -142,6 +143,7 @@ def create_app(parts: AppParts) -> Litestar:
             JobsController,
             MeController,
             CustomersController,
+            console_router(parts.jwt_secret),
         ],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
@@ -153,6 +155,7 @@ def create_app(parts: AppParts) -> Litestar:
             "tiers": Provide(provide_tiers, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
+        template_config=template_config(),
         before_request=strict_body,
         # Same metric names as Litestar's PrometheusMiddleware, a fraction of its cost.
         middleware=[

@@ -75,12 +75,29 @@ class VerifiedTokens:
         return len(self._found)
 
 
+SESSION_COOKIE = "tillroll_session"
+"""The console's session: the same JWT a bearer client sends, in an HttpOnly cookie."""
+CONSOLE_PATH = "/console"
+
+
 class CachedJWTMiddleware(JWTAuthenticationMiddleware):
     """Litestar's JWT middleware, verifying each token once (see VerifiedTokens). Each app
     gets a subclass with a cache of its own (`jwt_auth`), so apps with different secrets in
-    one process never share verdicts."""
+    one process never share verdicts.
+
+    Under /console only, a request without an `Authorization` header may carry the same
+    token in the session cookie (api/console): the JSON API never accepts a cookie, so a
+    page elsewhere cannot make a browser send a credential to it (no CSRF exposure there),
+    and the console's forms are CSRF-checked."""
 
     verified: ClassVar[VerifiedTokens]
+
+    async def authenticate_request(self, connection: Any) -> AuthenticationResult:
+        if not connection.headers.get(self.auth_header) and _in_console(connection.scope):
+            cookie = connection.cookies.get(SESSION_COOKIE)
+            if cookie:
+                return await self.authenticate_token(cookie, connection)
+        return await super().authenticate_request(connection)
 
     async def authenticate_token(self, encoded_token: str, connection: Any) -> AuthenticationResult:
         cached = self.verified.get(encoded_token, time.time())
@@ -89,6 +106,11 @@ class CachedJWTMiddleware(JWTAuthenticationMiddleware):
         result = await super().authenticate_token(encoded_token, connection)
         self.verified.put(encoded_token, result)
         return result
+
+
+def _in_console(scope: Any) -> bool:
+    path = scope.get("path", "")
+    return path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/")
 
 
 def jwt_auth(secret: str, ttl_seconds: int) -> JWTAuth[Principal, Token]:
@@ -166,14 +188,39 @@ def _merge_guest_cart(
     return merged.cart_id
 
 
-def _tokens(request: Request, principal: Principal, refresh_token: str) -> LoginResponse:
+def access_token(request: Request, principal: Principal) -> tuple[str, int]:
+    """A signed access token for `principal` and its lifetime in seconds (what a bearer
+    client sends and the console's session cookie holds)."""
     auth: JWTAuth[Principal, Token] = request.app.state.jwt_auth
     ttl = int(auth.default_token_expiration.total_seconds())
     token = auth.create_token(
         identifier=principal.subject,
         token_extras={"role": principal.role, "email": principal.email},
     )
+    return token, ttl
+
+
+def _tokens(request: Request, principal: Principal, refresh_token: str) -> LoginResponse:
+    token, ttl = access_token(request, principal)
     return LoginResponse(token, "bearer", ttl, principal.role, principal.subject, refresh_token)
+
+
+async def check_credentials(
+    request: Request, store: EventStorePort, creds: CredentialStore, email: str, password: str
+) -> Principal:
+    """Who an email and password name (Unauthorized if nobody). Failed logins are throttled
+    per account and per client address (429 with Retry-After), before the password is
+    checked. Shared by the JSON login and the console's login form."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    address = request.client.host if request.client else "unknown"
+    await throttle.check(email, address)
+    try:
+        principal = await anyio.to_thread.run_sync(authenticate, store, creds, email, password)
+    except Unauthorized:
+        await throttle.failed(email, address)
+        raise
+    await throttle.succeeded(email, address)
+    return principal
 
 
 class AuthController(Controller):
@@ -213,19 +260,8 @@ class AuthController(Controller):
         """Exchange an email and password for a bearer token and a refresh token. Failed
         logins are throttled per account and per client address (429 with Retry-After),
         before the password is checked."""
-        creds: CredentialStore = credentials
         sessions: SessionStore = credentials
-        throttle: LoginThrottle = request.app.state.login_throttle
-        address = request.client.host if request.client else "unknown"
-        await throttle.check(data.email, address)
-        try:
-            principal = await anyio.to_thread.run_sync(
-                authenticate, store, creds, data.email, data.password
-            )
-        except Unauthorized:
-            await throttle.failed(data.email, address)
-            raise
-        await throttle.succeeded(data.email, address)
+        principal = await check_credentials(request, store, credentials, data.email, data.password)
         token = await anyio.to_thread.run_sync(sessions.issue, UUID(principal.subject))
         answer = _tokens(request, principal, token)
         if data.guest_cart_id is not None and principal.role == CUSTOMER:

@@ -64,6 +64,26 @@ class Readiness(msgspec.Struct):
     """'stripe', or 'test-mode ...' when the built-in provider stands in for Stripe."""
 
 
+async def readiness(store: LogHead, read: ReadSide, payments: Any) -> Readiness:
+    """PostgreSQL and Redis probed (each within a second) and every read model's lag: what
+    /ready answers and the ops console shows."""
+    lag: dict[str, int] = {}
+    lag_check = Check(True)
+    postgres, head = await _probe(store.head)
+    redis_check, _ = await _probe(read.redis.ping)
+    if postgres.ok and redis_check.ok:
+        lag_check, lags = await _probe(lambda: _lags(read, head))
+        lag = lags or {}
+    ok = (
+        postgres.ok
+        and redis_check.ok
+        and lag_check.ok
+        and all(0 <= behind <= MAX_READY_LAG for behind in lag.values())
+    )
+    status = "ready" if ok else "not ready"
+    return Readiness(status, postgres, redis_check, head or 0, lag, payments_mode(payments))
+
+
 class HealthController(Controller):
     tags = ["health"]
     opt = {"public": True}
@@ -83,22 +103,8 @@ class HealthController(Controller):
     ) -> Response[Readiness]:
         """Readiness: PostgreSQL and Redis answer (each within a second) and no read model is
         far behind. A stalled dependency is named, not waited for."""
-        lag: dict[str, int] = {}
-        lag_check = Check(True)
-        postgres, head = await _probe(store.head)
-        redis_check, _ = await _probe(read.redis.ping)
-        if postgres.ok and redis_check.ok:
-            lag_check, lags = await _probe(lambda: _lags(read, head))
-            lag = lags or {}
-        ok = (
-            postgres.ok
-            and redis_check.ok
-            and lag_check.ok
-            and all(0 <= behind <= MAX_READY_LAG for behind in lag.values())
-        )
-        status = "ready" if ok else "not ready"
-        body = Readiness(status, postgres, redis_check, head or 0, lag, payments_mode(payments))
-        return Response(body, status_code=200 if ok else 503)
+        body = await readiness(store, read, payments)
+        return Response(body, status_code=200 if body.status == "ready" else 503)
 
     @get("/docs", include_in_schema=False)
     async def docs(self) -> Redirect:

@@ -26,6 +26,9 @@ T = TypeVar("T")
 
 PUBLIC_PROBES = ["/health", "/ready", "/metrics"]
 """Never limited: load balancers and scrapers poll these."""
+UNLIMITED = {*PUBLIC_PROBES, "/console/ops/live"}
+"""Not counted by the general request limit: the probes, and the console's ops view, which
+polls once a second (60 of the default 100 a minute) and refuses anyone but ops."""
 
 
 class FailOpenStore(Store):
@@ -117,7 +120,7 @@ def request_limit(rate: tuple[str, int], counts: FailOpenStore) -> Callable[[ASG
 
     def middleware_factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http" or scope["path"] in PUBLIC_PROBES:
+            if scope["type"] != "http" or scope["path"] in UNLIMITED:
                 await app(scope, receive, send)
                 return
             client = scope.get("client")

@@ -91,6 +91,24 @@ SPEC: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v1/returns/{return_id:str}/accept"): (S,),
     ("POST", "/v1/returns/{return_id:str}/receive"): (S,),
     ("GET", "/v1/ops/jobs"): (OP,),
+    # the console (api/console): HTML pages on the same guards; its forms also need a CSRF
+    # token when the credential is the session cookie (tests/api/test_console.py)
+    ("GET", "/console"): (A, OP),
+    ("GET", "/console/login"): PUBLIC,
+    ("POST", "/console/login"): PUBLIC,
+    ("POST", "/console/logout"): PUBLIC,
+    ("GET", "/console/static/{file_path:path}"): PUBLIC,
+    ("GET", "/console/ops"): (OP,),
+    ("GET", "/console/ops/live"): (OP,),
+    ("POST", "/console/ops/projections/{name:str}/rebuild"): (OP,),
+    ("POST", "/console/ops/projections/{name:str}/retry"): (OP,),
+    ("POST", "/console/ops/projections/{name:str}/verify"): (OP,),
+    ("POST", "/console/ops/jobs/{job_id:str}/retry"): (OP,),
+    ("GET", "/console/audit"): (A,),
+    ("GET", "/console/audit/streams/{stream_id:uuid}/state"): (A,),
+    ("GET", "/console/audit/verify"): (A,),
+    ("GET", "/console/audit/anchor"): (A,),
+    ("GET", "/console/audit/export"): (A,),
 }
 
 
