@@ -9,6 +9,7 @@ import sys
 
 from tillroll.cli.console import open_runtime
 from tillroll.cli.projections import ProjectionProcess
+from tillroll.infra.jobs import rq_connection
 from tillroll.infra.settings import Settings
 
 WORK = [sys.executable, "-m", "tillroll.cli", "worker"]
@@ -24,8 +25,9 @@ class WorkerProcess(ProjectionProcess):
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    jobs = sub.add_parser("jobs", help="background jobs: list, failed, retry")
+    jobs = sub.add_parser("jobs", help="background jobs: list, failed, retry, health")
     jobs_sub = jobs.add_subparsers(dest="action", required=True)
+    jobs_sub.add_parser("health", help="exit 0 if an rq worker of this host is running, else 1")
     listing = jobs_sub.add_parser("list", help="queued, scheduled and failed counts per queue")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     failed = jobs_sub.add_parser("failed", help="failed jobs: id, command, error, when")
@@ -37,7 +39,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     jobs.set_defaults(func=cmd_jobs)
 
 
+def cmd_health(settings: Settings) -> int:
+    """A worker container's healthcheck: only Redis is asked (no PostgreSQL connection)."""
+    from tillroll.cli.heartbeat import worker_health
+
+    if settings.redis_url:
+        connection = rq_connection(settings.redis_url)
+        try:
+            ok, reason = worker_health(connection)
+        finally:
+            connection.close()
+    else:
+        runtime = open_runtime(settings)
+        try:
+            ok, reason = worker_health(runtime.jobs.connection)
+        finally:
+            runtime.close()
+    print(f"jobs: {reason}", file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
 def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "health":
+        return cmd_health(settings)
     runtime = open_runtime(settings)
     try:
         jobs = runtime.jobs
