@@ -16,12 +16,24 @@ import redis
 from tillroll.infra.settings import Settings
 
 from tests.conftest import ROOT, child_env
-from tillroll.cli.heartbeat import heartbeat_dir, projector_health, worker_health
+from tillroll.health import heartbeat_dir, projector_health, worker_health
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tillroll.cli", *args],
+        env=child_env(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _healthcheck(settings: Settings, process: str) -> subprocess.CompletedProcess[str]:
+    """What compose runs: the light module, not the whole CLI."""
+    return subprocess.run(
+        [sys.executable, "-m", "tillroll.health", process],
         env=child_env(settings),
         cwd=ROOT,
         capture_output=True,
@@ -59,6 +71,7 @@ def test_projections_health_follows_the_projection_process(settings: Settings) -
         done = _cli(settings, "projections", "health")
         assert done.returncode == 0, done.stderr
         assert "active" in done.stdout
+        assert _healthcheck(settings, "projector").returncode == 0
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         reason = _until(lambda: projector_health(beats, 30), False)
@@ -78,10 +91,11 @@ def test_jobs_health_follows_the_worker(settings: Settings, tmp_path: Path) -> N
         _until(lambda: worker_health(connection), True)
         done = _cli(settings, "jobs", "health")
         assert done.returncode == 0, done.stderr
+        assert _healthcheck(settings, "worker").returncode == 0
         proc.send_signal(signal.SIGTERM)  # rq unregisters the worker as it stops
         proc.wait(30)
         assert not worker_health(connection)[0]
-        assert _cli(settings, "jobs", "health").returncode == 1
+        assert _healthcheck(settings, "worker").returncode == 1
     finally:
         if proc.poll() is None:
             proc.kill()

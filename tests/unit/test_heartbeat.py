@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from tillroll.cli.heartbeat import STALE_AFTER, projector_health
+from tillroll.health import STALE_AFTER, projector_health
 
 
 def _beat(directory: Path, pid: int, **fields: object) -> None:
@@ -46,3 +48,14 @@ def test_a_stale_heartbeat_or_none_from_a_live_process_is_unhealthy(tmp_path: Pa
     _beat(tmp_path, 2**22 + 12345)  # no such pid: a process killed with its file left behind
     ok, reason = projector_health(tmp_path, max_lag=30)
     assert not ok and "no projection process is running" in reason
+
+
+def test_the_healthcheck_module_does_not_load_the_app() -> None:
+    """Compose runs it every few seconds per container: it must stay cheap."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, tillroll.health; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "litestar" not in loaded and "tillroll.bootstrap" not in loaded

@@ -9,7 +9,6 @@ import sys
 
 from tillroll.cli.console import open_runtime
 from tillroll.cli.projections import ProjectionProcess
-from tillroll.infra.jobs import rq_connection
 from tillroll.infra.settings import Settings
 
 WORK = [sys.executable, "-m", "tillroll.cli", "worker"]
@@ -40,16 +39,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def cmd_health(settings: Settings) -> int:
-    """A worker container's healthcheck: only Redis is asked (no PostgreSQL connection)."""
-    from tillroll.cli.heartbeat import worker_health
+    """A worker container's healthcheck (compose runs the lighter `python3 -m
+    tillroll.health worker`, the same check): only Redis is asked."""
+    from tillroll.health import check_worker, worker_health
 
     if settings.redis_url:
-        connection = rq_connection(settings.redis_url)
-        try:
-            ok, reason = worker_health(connection)
-        finally:
-            connection.close()
-    else:
+        ok, reason = check_worker(settings)
+    else:  # the embedded default: its valkey, through a runtime on the data directory
         runtime = open_runtime(settings)
         try:
             ok, reason = worker_health(runtime.jobs.connection)

@@ -120,7 +120,7 @@ def _run_active(runtime: Runtime) -> int:
     """Follow the log while this process holds the shop's projection lock (failover.py),
     writing a heartbeat for `projections health` meanwhile (heartbeat.py)."""
     from tillroll.cli.failover import ProjectionLock, lock_key
-    from tillroll.cli.heartbeat import LAG_EVERY, Heartbeat, heartbeat_dir
+    from tillroll.health import LAG_EVERY, Heartbeat, heartbeat_dir
     from tillroll.projections.engine.status import collect_status
 
     settings = runtime.settings
@@ -203,10 +203,9 @@ def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
             )
         return 0
     if args.action == "health":
-        from tillroll.cli.heartbeat import heartbeat_dir, projector_health
+        from tillroll.health import check_projector
 
-        max_lag = args.max_lag if args.max_lag is not None else settings.ready_max_lag_seconds
-        ok, reason = projector_health(heartbeat_dir(settings), max_lag)
+        ok, reason = check_projector(settings, args.max_lag)
         print(f"projections: {reason}", file=sys.stdout if ok else sys.stderr)
         return 0 if ok else 1
     name = getattr(args, "name", None)
