@@ -72,6 +72,8 @@ class AppParts:
     """Password hashes and sessions (commands.ports.CredentialStore and SessionStore)."""
     tiers: CustomerTiers = field(default_factory=BaseTierForEveryone)
     """Each customer's price tier, for carts and checkout (commands.ports.CustomerTiers)."""
+    ready_max_lag: float = 30.0
+    """Seconds a read model may lag behind the log before /ready says not ready."""
 
 
 def create_app(parts: AppParts) -> Litestar:
@@ -175,6 +177,7 @@ def create_app(parts: AppParts) -> Litestar:
                 "jwt_auth": auth,
                 "login_throttle": LoginThrottle(counts),
                 "metrics_dir": parts.metrics_dir,
+                "ready_max_lag": parts.ready_max_lag,
             }
         ),
         openapi_config=OpenAPIConfig(

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import msgspec
 from litestar import Controller, Response, get
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.response import Redirect
 from tillroll.api.payments import payments_mode
 from tillroll.queries.read_side import ReadSide
 
-MAX_READY_LAG = 1000
-
 
 @runtime_checkable
 class LogHead(Protocol):
-    """What readiness needs of the event store: where the log ends."""
+    """What readiness needs of the event store: where the log ends, and when the first
+    event a read model has not applied yet was recorded."""
 
     def head(self) -> int: ...
+
+    def read(self, after: int, limit: int, *, topics: Sequence[str] = ()) -> Sequence[Any]: ...
+
+    def decode(self, notification: Any) -> Any: ...
 
 
 class Check(msgspec.Struct):
@@ -44,13 +49,26 @@ async def _probe(call: Callable[[], Any]) -> tuple[Check, Any]:
     return Check(True), value
 
 
-def _lags(read: ReadSide, head: int) -> dict[str, int]:
-    lag = {}
+class Lag(msgspec.Struct):
+    events: dict[str, int]
+    seconds: dict[str, float]
+
+
+def _lags(read: ReadSide, log: LogHead, head: int) -> Lag:
+    """Each read model's lag in events and in seconds (the age of the oldest event of its
+    topics it has not applied); -1 where its store does not answer."""
+    lag = Lag({}, {})
+    now = datetime.now(UTC)
     for name in read.names():
         try:
-            lag[name] = max(0, head - read.position(name))
+            position = read.position(name)
+            lag.events[name] = max(0, head - position)
+            pending = log.read(position, 1, topics=read.topics(name)) if position < head else ()
+            written = log.decode(pending[0]).timestamp if pending else now
+            lag.seconds[name] = round(max(0.0, (now - written).total_seconds()), 3)
         except Exception:
-            lag[name] = -1
+            lag.events[name] = -1
+            lag.seconds[name] = -1.0
     return lag
 
 
@@ -60,28 +78,44 @@ class Readiness(msgspec.Struct):
     redis: Check
     head: int
     lag: dict[str, int]
+    """Events each read model has still to apply."""
+    lag_seconds: dict[str, float] = {}
+    """Age of the oldest event each read model has still to apply (0: caught up)."""
+    max_lag_seconds: float = 0.0
+    """Past this lag (TILLROLL_READY_MAX_LAG) a read model makes the process not ready."""
     payments: str = ""
     """'stripe', or 'test-mode ...' when the built-in provider stands in for Stripe."""
 
 
-async def readiness(store: LogHead, read: ReadSide, payments: Any) -> Readiness:
-    """PostgreSQL and Redis probed (each within a second) and every read model's lag: what
-    /ready answers and the ops console shows."""
-    lag: dict[str, int] = {}
+async def readiness(
+    store: LogHead, read: ReadSide, payments: Any, max_lag_seconds: float = 30.0
+) -> Readiness:
+    """PostgreSQL and Redis probed (each within a second) and every read model's lag, in
+    events and in seconds: what /ready answers and the ops console shows. Not ready when a
+    dependency is down or a read model lags more than `max_lag_seconds` behind the log."""
+    lag = Lag({}, {})
     lag_check = Check(True)
     postgres, head = await _probe(store.head)
     redis_check, _ = await _probe(read.redis.ping)
     if postgres.ok and redis_check.ok:
-        lag_check, lags = await _probe(lambda: _lags(read, head))
-        lag = lags or {}
+        lag_check, lags = await _probe(lambda: _lags(read, store, head))
+        lag = lags or lag
     ok = (
         postgres.ok
         and redis_check.ok
         and lag_check.ok
-        and all(0 <= behind <= MAX_READY_LAG for behind in lag.values())
+        and all(0 <= behind <= max_lag_seconds for behind in lag.seconds.values())
     )
-    status = "ready" if ok else "not ready"
-    return Readiness(status, postgres, redis_check, head or 0, lag, payments_mode(payments))
+    return Readiness(
+        "ready" if ok else "not ready",
+        postgres,
+        redis_check,
+        head or 0,
+        lag.events,
+        lag.seconds,
+        max_lag_seconds,
+        payments_mode(payments),
+    )
 
 
 class HealthController(Controller):
@@ -100,10 +134,13 @@ class HealthController(Controller):
         store: NamedDependency[LogHead],
         read: NamedDependency[ReadSide],
         payments: NamedDependency[Any],
+        state: State,
     ) -> Response[Readiness]:
-        """Readiness: PostgreSQL and Redis answer (each within a second) and no read model is
-        far behind. A stalled dependency is named, not waited for."""
-        body = await readiness(store, read, payments)
+        """Readiness: PostgreSQL and Redis answer (each within a second) and no read model
+        lags more than TILLROLL_READY_MAX_LAG seconds (30 by default) behind the log. A
+        stalled dependency is named, not waited for; the lags are in the body."""
+        limit = float(state.get("ready_max_lag", 30.0))
+        body = await readiness(store, read, payments, limit)
         return Response(body, status_code=200 if body.status == "ready" else 503)
 
     @get("/docs", include_in_schema=False)

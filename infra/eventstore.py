@@ -140,8 +140,10 @@ def application_env(
         "POSTGRES_USER": str(params.get("user") or "postgres"),
         "POSTGRES_PASSWORD": str(params.get("password") or ""),
         "POSTGRES_SCHEMA": schema,
-        "POSTGRES_POOL_SIZE": str(pool_size),
-        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        # One connection kept when idle, up to pool_size under load (idle ones close after
+        # the pool's 10 minutes): the connection budget counts the most, docs/DEPLOYMENT.md.
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": str(max(1, pool_size - 1)),
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "CREATE_TABLE": "y",
         # Loaded aggregates stay in memory and are brought up to date with one query for

@@ -38,6 +38,21 @@ def duration(raw: str) -> float:
     return seconds
 
 
+def _value_or_file(env: Mapping[str, str], name: str) -> str | None:
+    """NAME, or the contents of the file NAME_FILE names (Docker secrets: the value stays
+    out of the environment and of `docker inspect`), without its final newline."""
+    value = env.get(name) or None
+    path = env.get(f"{name}_FILE") or None
+    if path is None:
+        return value
+    if value is not None:
+        raise SettingsError(f"set {name} or {name}_FILE, not both")
+    try:
+        return Path(path).read_text().rstrip("\r\n") or None
+    except OSError as exc:
+        raise SettingsError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -46,6 +61,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise SettingsError(f"{name} must be 1 or more, got {value}")
+    return value
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -118,6 +140,15 @@ class Settings:
     redis_prefix: str = "tr:"
     """Prefix of every Redis key the read models write."""
     pg_pool_size: int = 10
+    """The most connections each of a process's two PostgreSQL pools (event store, read
+    models) opens; each keeps one open when idle. This is the API's size; the other process
+    kinds use their own (for_process, docs/DEPLOYMENT.md "Connection budget")."""
+    projector_pg_pool_size: int = 3
+    """Pool size of `tillroll projections run`: one follower reads pages and writes each
+    batch in one transaction, reactions save now and then."""
+    worker_pg_pool_size: int = 2
+    """Pool size of `tillroll worker` (one job at a time) and of one-off commands (migrate,
+    users, projections rebuild ...)."""
     log_level: str = "INFO"
     log_json: bool = False
     access_log: bool = False
@@ -133,6 +164,9 @@ class Settings:
     rate_limit: str = "100/minute"
     """Requests per client address, shared by all processes (`N/second|minute|hour|day`, or
     `off`); the health probes and /metrics are never limited."""
+    ready_max_lag_seconds: float = 30.0
+    """`/ready` says not ready while a read model's oldest unapplied event is older than
+    this (its lag in seconds)."""
     request_deadline_seconds: float = 2.0
     """An answer not started by then is a 503 with Retry-After (a stalled database); 0: none."""
     smtp_url: str | None = None
@@ -154,11 +188,11 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
-            database_url=env.get("TILLROLL_DATABASE_URL") or None,
-            redis_url=env.get("TILLROLL_REDIS_URL") or None,
+            database_url=_value_or_file(env, "TILLROLL_DATABASE_URL"),
+            redis_url=_value_or_file(env, "TILLROLL_REDIS_URL"),
             data_dir=Path(env.get("TILLROLL_DATA_DIR") or ".tillroll"),
             demo=_flag(env.get("TILLROLL_DEMO"), None),
-            jwt_secret=_secret(env.get("TILLROLL_JWT_SECRET") or None),
+            jwt_secret=_secret(_value_or_file(env, "TILLROLL_JWT_SECRET")),
             jwt_ttl_seconds=_int(env, "TILLROLL_JWT_TTL", 3600),
             host=env.get("TILLROLL_HOST") or "127.0.0.1",
             port=_int(env, "TILLROLL_PORT", 8000),
@@ -166,19 +200,22 @@ class Settings:
             event_schema=env.get("TILLROLL_EVENT_SCHEMA") or "public",
             read_schema=env.get("TILLROLL_READ_SCHEMA") or "read_models",
             redis_prefix=env.get("TILLROLL_REDIS_PREFIX") or "tr:",
-            pg_pool_size=_int(env, "TILLROLL_PG_POOL_SIZE", 10),
+            pg_pool_size=_positive(env, "TILLROLL_PG_POOL_SIZE", 10),
+            projector_pg_pool_size=_positive(env, "TILLROLL_PROJECTOR_PG_POOL_SIZE", 3),
+            worker_pg_pool_size=_positive(env, "TILLROLL_WORKER_PG_POOL_SIZE", 2),
             log_level=(env.get("TILLROLL_LOG_LEVEL") or "INFO").upper(),
             log_json=bool(_flag(env.get("TILLROLL_LOG_JSON"), False)),
             access_log=bool(_flag(env.get("TILLROLL_ACCESS_LOG"), False)),
             projection_batch=_int(env, "TILLROLL_PROJECTION_BATCH", 500),
             projection_rebuild_batch=_int(env, "TILLROLL_PROJECTION_REBUILD_BATCH", 5000),
             request_deadline_seconds=_float(env, "TILLROLL_REQUEST_DEADLINE", 2.0),
+            ready_max_lag_seconds=_float(env, "TILLROLL_READY_MAX_LAG", 30.0),
             rate_limit=_rate(env.get("TILLROLL_RATE_LIMIT") or "100/minute"),
-            smtp_url=env.get("TILLROLL_SMTP_URL") or None,
+            smtp_url=_value_or_file(env, "TILLROLL_SMTP_URL"),
             mail_from=env.get("TILLROLL_MAIL_FROM") or "tillroll <shop@tillroll.invalid>",
             payment_timeout=duration(env.get("TILLROLL_PAYMENT_TIMEOUT") or "30m"),
-            stripe_api_key=env.get("TILLROLL_STRIPE_API_KEY") or None,
-            stripe_webhook_secret=env.get("TILLROLL_STRIPE_WEBHOOK_SECRET") or None,
+            stripe_api_key=_value_or_file(env, "TILLROLL_STRIPE_API_KEY"),
+            stripe_webhook_secret=_value_or_file(env, "TILLROLL_STRIPE_WEBHOOK_SECRET"),
             stripe_api_base=env.get("TILLROLL_STRIPE_API_BASE") or None,
             stripe_webhook_tolerance=_int(env, "TILLROLL_STRIPE_WEBHOOK_TOLERANCE", 300),
         )
@@ -198,12 +235,15 @@ class Settings:
             "TILLROLL_READ_SCHEMA": self.read_schema,
             "TILLROLL_REDIS_PREFIX": self.redis_prefix,
             "TILLROLL_PG_POOL_SIZE": str(self.pg_pool_size),
+            "TILLROLL_PROJECTOR_PG_POOL_SIZE": str(self.projector_pg_pool_size),
+            "TILLROLL_WORKER_PG_POOL_SIZE": str(self.worker_pg_pool_size),
             "TILLROLL_LOG_LEVEL": self.log_level,
             "TILLROLL_LOG_JSON": "1" if self.log_json else "0",
             "TILLROLL_ACCESS_LOG": "1" if self.access_log else "0",
             "TILLROLL_PROJECTION_BATCH": str(self.projection_batch),
             "TILLROLL_PROJECTION_REBUILD_BATCH": str(self.projection_rebuild_batch),
             "TILLROLL_REQUEST_DEADLINE": str(self.request_deadline_seconds),
+            "TILLROLL_READY_MAX_LAG": str(self.ready_max_lag_seconds),
             "TILLROLL_RATE_LIMIT": self.rate_limit,
             "TILLROLL_SMTP_URL": self.smtp_url or "",
             "TILLROLL_MAIL_FROM": self.mail_from,
@@ -216,6 +256,15 @@ class Settings:
         if self.demo is not None:
             env["TILLROLL_DEMO"] = "1" if self.demo else "0"
         return env
+
+    def for_process(self, kind: str) -> Settings:
+        """These settings for one kind of process: `api` keeps pg_pool_size, `projector`
+        and every other kind (worker, migrate, one-off commands) take their own smaller
+        pools (the connection budget in docs/DEPLOYMENT.md)."""
+        if kind == "api":
+            return self
+        size = self.projector_pg_pool_size if kind == "projector" else self.worker_pg_pool_size
+        return replace(self, pg_pool_size=size)
 
     @property
     def embedded(self) -> bool:

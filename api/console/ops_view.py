@@ -40,11 +40,12 @@ def _jobs(jobs: JobActions | None) -> Mapping[str, Any] | None:
 
 
 async def live_context(
-    runner: Any, jobs: Any, store: LogHead, read: ReadSide, payments: Any
+    request: Request, runner: Any, jobs: Any, store: LogHead, read: ReadSide, payments: Any
 ) -> Any:
     rows = await anyio.to_thread.run_sync(projection_status, runner)
     overview = await anyio.to_thread.run_sync(_jobs, jobs)
-    ready = await readiness(store, read, payments)
+    limit = float(request.app.state.get("ready_max_lag", 30.0))  # as /ready judges it
+    ready = await readiness(store, read, payments, limit)
     return {
         "models": [row for row in rows if row.target != REACTION],
         "reactions": [row for row in rows if row.target == REACTION],
@@ -81,7 +82,7 @@ class OpsConsole(Controller):
         payments: NamedDependency[Any],
     ) -> Template:
         """The ops view, with its figures as of now."""
-        context = await live_context(runner, jobs, store, read, payments)
+        context = await live_context(request, runner, jobs, store, read, payments)
         return Template(
             media_type=HTML,
             template_name="ops.html",
@@ -91,6 +92,7 @@ class OpsConsole(Controller):
     @get("/live")
     async def live(
         self,
+        request: Request,
         runner: NamedDependency[Any],
         jobs: NamedDependency[Any],
         store: NamedDependency[Any],
@@ -98,7 +100,7 @@ class OpsConsole(Controller):
         payments: NamedDependency[Any],
     ) -> Template:
         """The figures alone, which the page polls."""
-        context = await live_context(runner, jobs, store, read, payments)
+        context = await live_context(request, runner, jobs, store, read, payments)
         return Template(media_type=HTML, template_name="ops_live.html", context=context)
 
     @post("/projections/{name:str}/rebuild", sync_to_thread=True, status_code=200)

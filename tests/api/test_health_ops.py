@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
+from litestar.testing import TestClient
+from tillroll.infra.settings import Settings
+
 from tests.api.conftest import Shop, assert_problem
+from tests.conftest import open_accounts
+from tillroll.bootstrap import Runtime, http_app
 
 
 def test_health_answers_ok(shop: Shop) -> None:
@@ -82,3 +88,33 @@ def test_metrics_expose_read_model_lag(shop: Shop) -> None:
     text = shop.get("/metrics").text
     assert 'tillroll_projection_lag_events{name="order_status"}' in text
     assert "litestar_requests_total" in text
+
+
+def test_ready_says_not_ready_once_a_read_model_lags_past_the_threshold_in_seconds(
+    settings: Settings,
+) -> None:
+    runtime = Runtime.open(dataclasses.replace(settings, ready_max_lag_seconds=0.3))
+    try:
+        open_accounts(runtime)
+        # No follower: every event recorded from here on is pending for the read models.
+        with TestClient(http_app(runtime, run_projections=False)) as client:
+            shop = Shop(client)
+            runtime.runner.catch_up()
+            shop.product("LAGGING", 1000)
+            fresh = shop.get("/ready")
+            assert fresh.status_code == 200, fresh.text  # behind in events, not yet in time
+            assert fresh.json()["lag"]["product_cards"] > 0
+            deadline = time.monotonic() + 10
+            while (late := shop.get("/ready")).status_code == 200:
+                assert time.monotonic() < deadline, late.text
+                time.sleep(0.05)
+            body = late.json()
+            assert late.status_code == 503 and body["status"] == "not ready"
+            assert body["max_lag_seconds"] == 0.3
+            assert body["lag_seconds"]["product_cards"] > 0.3
+            runtime.runner.catch_up()
+            caught_up = shop.get("/ready")
+            assert caught_up.status_code == 200
+            assert set(caught_up.json()["lag_seconds"].values()) == {0.0}
+    finally:
+        runtime.close()

@@ -20,6 +20,7 @@ from tillroll.cli import jobs as jobs_cli
 from tillroll.cli.audit import cmd_audit
 from tillroll.cli.console import CliError, log, open_runtime, seed_if_asked
 from tillroll.cli.projections import cmd_projections
+from tillroll.infra.embedded import EmbeddedServerError
 from tillroll.infra.settings import Settings, SettingsError
 from tillroll.logs import configure_logging
 
@@ -80,6 +81,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         # Several API processes over the same servers, counting HTTP metrics in files that
         # /metrics merges (prometheus_client's multiprocess mode; it reads this variable when
         # the workers import it, and wants a directory emptied of an earlier run's files).
+        # This process only supervises from here on: its pools would hold connections
+        # of the budget that the API processes need (docs/DEPLOYMENT.md).
+        runtime.release_postgres()
         metrics_dir = Path(settings.data_dir).resolve() / "prometheus-multiproc"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
@@ -195,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--show", type=int, default=20, help="differences to print (20)")
     retry = proj_sub.add_parser("retry", help="retry a read model stopped by an error now")
     retry.add_argument("name")
+    health = proj_sub.add_parser(
+        "health", help="exit 0 if this host's projection process is alive and current, else 1"
+    )
+    health.add_argument(
+        "--max-lag", type=float, default=None, help="seconds (default TILLROLL_READY_MAX_LAG)"
+    )
     run = proj_sub.add_parser("run", help="follow the log and keep the read models up to date")
     run.add_argument("--once", action="store_true", help="catch up to the head, then exit")
     proj.set_defaults(func=cmd_projections)
@@ -246,14 +256,29 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
+PROCESS_KINDS = {"serve": "api", "worker": "worker", "migrate": "migrate"}
+"""What `pg_stat_activity.application_name` calls each command's connections (the others:
+`tillroll-cli`), so that a connection budget can be measured per process kind."""
+
+
+def process_kind(args: argparse.Namespace) -> str:
+    if args.command == "projections" and args.action == "run":
+        return "projector"
+    return PROCESS_KINDS.get(args.command, "cli")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # libpq names every connection this process opens after PGAPPNAME (the pools included,
+    # which take no per-connection options from us); children set their own.
+    os.environ["PGAPPNAME"] = f"tillroll-{process_kind(args)}"
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"tillroll: configuration: {exc}", file=sys.stderr)
         return 2
+    settings = settings.for_process(process_kind(args))
     configure_logging(settings)
     func: Callable[[Settings, argparse.Namespace], int] = args.func
     started = time.monotonic()
@@ -261,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(settings, args)
     except KeyboardInterrupt:
         return 130
-    except (CliError, DomainError) as exc:
+    except (CliError, DomainError, EmbeddedServerError) as exc:
         print(f"tillroll: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # a dependency down, a bad URL: one line, not a traceback

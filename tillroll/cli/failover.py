@@ -39,8 +39,14 @@ class ProjectionLock:
         self.key = key
         self.conn: psycopg.Connection | None = None
 
-    def acquire(self, stopping: threading.Event, on_wait: Callable[[], None]) -> bool:
-        """Block until this process holds the lock (True) or `stopping` is set (False)."""
+    def acquire(
+        self,
+        stopping: threading.Event,
+        on_wait: Callable[[], None],
+        tick: Callable[[], None] = lambda: None,
+    ) -> bool:
+        """Block until this process holds the lock (True) or `stopping` is set (False);
+        `on_wait` once when it has to wait, `tick` at every poll (the heartbeat)."""
         said = False
         while not stopping.is_set():
             try:
@@ -60,6 +66,7 @@ class ProjectionLock:
             if not said:
                 on_wait()
                 said = True
+            tick()
             stopping.wait(POLL_SECONDS)
         return False
 

@@ -24,8 +24,9 @@ class WorkerProcess(ProjectionProcess):
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    jobs = sub.add_parser("jobs", help="background jobs: list, failed, retry")
+    jobs = sub.add_parser("jobs", help="background jobs: list, failed, retry, health")
     jobs_sub = jobs.add_subparsers(dest="action", required=True)
+    jobs_sub.add_parser("health", help="exit 0 if an rq worker of this host is running, else 1")
     listing = jobs_sub.add_parser("list", help="queued, scheduled and failed counts per queue")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     failed = jobs_sub.add_parser("failed", help="failed jobs: id, command, error, when")
@@ -37,7 +38,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     jobs.set_defaults(func=cmd_jobs)
 
 
+def cmd_health(settings: Settings) -> int:
+    """A worker container's healthcheck (compose runs the lighter `python3 -m
+    tillroll.health worker`, the same check): only Redis is asked."""
+    from tillroll.health import check_worker, worker_health
+
+    if settings.redis_url:
+        ok, reason = check_worker(settings)
+    else:  # the embedded default: its valkey, through a runtime on the data directory
+        runtime = open_runtime(settings)
+        try:
+            ok, reason = worker_health(runtime.jobs.connection)
+        finally:
+            runtime.close()
+    print(f"jobs: {reason}", file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
 def cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "health":
+        return cmd_health(settings)
     runtime = open_runtime(settings)
     try:
         jobs = runtime.jobs

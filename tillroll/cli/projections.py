@@ -117,8 +117,11 @@ LOST_LOCK = 3
 
 
 def _run_active(runtime: Runtime) -> int:
-    """Follow the log while this process holds the shop's projection lock (failover.py)."""
+    """Follow the log while this process holds the shop's projection lock (failover.py),
+    writing a heartbeat for `projections health` meanwhile (heartbeat.py)."""
     from tillroll.cli.failover import ProjectionLock, lock_key
+    from tillroll.health import LAG_EVERY, Heartbeat, heartbeat_dir
+    from tillroll.projections.engine.status import collect_status
 
     settings = runtime.settings
     assert settings.database_url or runtime.servers.database_url
@@ -126,16 +129,25 @@ def _run_active(runtime: Runtime) -> int:
         settings.database_url or runtime.servers.database_url or "",
         lock_key(settings.event_schema, settings.read_schema),
     )
+    heartbeat = Heartbeat(heartbeat_dir(settings))
     stopping = threading.Event()
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            if not lock.acquire(stopping, lambda: print(STANDBY, file=sys.stderr, flush=True)):
+            if not lock.acquire(stopping, _say_standby, tick=lambda: heartbeat.beat("standby")):
                 return 0
             print("active: following the event log (Ctrl-C to stop)", file=sys.stderr, flush=True)
             runner = runtime.runner
             runner.start()
+            measured = 0.0
             try:
-                while not runner.follower.stopping(1.0):
+                while True:
+                    if time.monotonic() - measured >= LAG_EVERY:
+                        with contextlib.suppress(Exception):  # a store down: the last numbers
+                            heartbeat.measure(collect_status(runner))
+                        measured = time.monotonic()
+                    heartbeat.beat("active")
+                    if runner.follower.stopping(1.0):
+                        break
                     if not lock.held():
                         print("lost the projection lock; stopping", file=sys.stderr, flush=True)
                         return LOST_LOCK
@@ -144,9 +156,14 @@ def _run_active(runtime: Runtime) -> int:
         return 0
     finally:
         lock.release()
+        heartbeat.path.unlink(missing_ok=True)
 
 
 STANDBY = "standby: another projection process is active on this store; waiting to take over"
+
+
+def _say_standby() -> None:
+    print(STANDBY, file=sys.stderr, flush=True)
 
 
 def _status_table(runtime: Runtime, as_json: bool) -> None:
@@ -185,6 +202,12 @@ def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
                 f"{cls.NAME:<17} {cls.VERSION:>7}  {cls.TARGET:<6} {', '.join(cls.event_names())}"
             )
         return 0
+    if args.action == "health":
+        from tillroll.health import check_projector
+
+        ok, reason = check_projector(settings, args.max_lag)
+        print(f"projections: {reason}", file=sys.stdout if ok else sys.stderr)
+        return 0 if ok else 1
     name = getattr(args, "name", None)
     if name is not None:
         try:
