@@ -15,6 +15,7 @@ from tillroll.aggregates.catalog.product import Product
 from tillroll.aggregates.errors import InvalidValue, NotFound
 from tillroll.aggregates.identity.account import Account
 from tillroll.aggregates.money import Money
+from tillroll.aggregates.sku import Sku
 from tillroll.aggregates.watches.watchers import ProductWatchers, alerts_for
 from tillroll.commands.catalog import load_product
 from tillroll.commands.context import CommandContext
@@ -24,7 +25,7 @@ from tillroll.commands.ports import OutgoingMail
 class WatchBody(msgspec.Struct, frozen=True):
     """The body of POST /v1/me/watches."""
 
-    sku: str
+    sku: Sku
     target_price: Money | None = None
     """E-mail me when the price drops to this or below; none: on any drop."""
 

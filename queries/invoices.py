@@ -74,13 +74,20 @@ def invoice_of(store: DocumentStore, order_id: UUID) -> InvoiceView:
     )
 
 
+class RateChange(msgspec.Struct):
+    effective_from: datetime
+    category: str
+    """A category's slug, or "" for the default rate."""
+    rate: int
+
+
 class VatRatesView(msgspec.Struct):
     default: int
     """Basis points (1900 = 19 %), for categories without a rate of their own."""
     categories: dict[str, int]
     """Each category's own rate now."""
-    changes: list[tuple[datetime, str, int]]
-    """Every change: (effective from, category or "" for the default, rate)."""
+    changes: list[RateChange]
+    """Every change, in the order staff made them."""
 
 
 def vat_rates(store: DocumentStore, now: datetime) -> VatRatesView:
@@ -90,4 +97,4 @@ def vat_rates(store: DocumentStore, now: datetime) -> VatRatesView:
         return VatRatesView(DEFAULT_RATE, {}, [])
     current = rates.current(now)
     default = current.pop(DEFAULT)
-    return VatRatesView(default, current, list(rates.changes))
+    return VatRatesView(default, current, [RateChange(*change) for change in rates.changes])
