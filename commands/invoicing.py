@@ -89,15 +89,25 @@ def _as_at(ctx: CommandContext, aggregate: Any, when: datetime) -> Any:
 
 
 def _billing(ctx: CommandContext, order: Order, when: datetime) -> Address:
-    """The customer's default billing address as it was at payment; else the shipping one."""
-    found = ctx.load_many([Customer.create_id(order.customer_id)])
-    customer = next(iter(found.values()), None)
-    if customer is None:
+    """The customer's default billing address as it was at payment; else the shipping one.
+    Loaded from the store, not the commands' cache: a change made in another process just
+    before the payment must not be missed."""
+    try:
+        customer = ctx.store.get(Customer.create_id(order.customer_id))
+    except NotFound:
         return order.shipping_address
     customer = _as_at(ctx, customer, when)
     if customer.default_billing in customer.addresses:
         return customer.addresses[customer.default_billing]
     return order.shipping_address
+
+
+def _rates(ctx: CommandContext) -> VatRates | None:
+    """From the store, not the cache (as `_billing`): a rate set elsewhere must count."""
+    try:
+        return ctx.store.get(VatRates.create_id())
+    except NotFound:
+        return None
 
 
 def issue_invoice(cmd: IssueInvoice, ctx: CommandContext) -> DocumentIssued:
@@ -107,13 +117,11 @@ def issue_invoice(cmd: IssueInvoice, ctx: CommandContext) -> DocumentIssued:
     if not isinstance(order, Order):
         raise NotFound(f"order {cmd.order_id} not found", field="order_id")
     products = [Product.create_id(line.sku) for line in order.lines]
-    found = ctx.load_many(
-        [invoice_id, VatRates.create_id(), DocumentSeries.create_id(INVOICES, year), *products]
-    )
+    found = ctx.load_many([invoice_id, DocumentSeries.create_id(INVOICES, year), *products])
     if invoice_id in found:
         issued = found[invoice_id]
         return DocumentIssued(str(invoice_id), issued.number, False, order_position(ctx))
-    rates: VatRates | None = found.get(VatRates.create_id())
+    rates = _rates(ctx)
     lines = []
     for line in order.lines:
         product = found.get(Product.create_id(line.sku))
