@@ -62,7 +62,11 @@ class AlertsSent(msgspec.Struct):
 
 
 def watch_price(cmd: WatchPrice, ctx: CommandContext) -> WatchChanged:
-    product = load_product(ctx, cmd.sku)
+    try:
+        product = load_product(ctx, cmd.sku)
+    except NotFound:
+        # A body naming no product is unprocessable (422), as an order's unknown SKU is.
+        raise InvalidValue(f"product {cmd.sku!r} does not exist", field="sku") from None
     target = cmd.target_price
     if target is not None and target.currency != product.price.currency:
         raise InvalidValue(

@@ -40,6 +40,6 @@ def test_a_customer_watches_changes_the_target_lists_and_stops_watching(shop: Sh
 
 def test_watching_an_unknown_product_or_in_another_currency_is_refused(shop: Shop) -> None:
     shop.product("MUG", 2000)
-    assert_problem(shop.post("/v1/me/watches", "customer", {"sku": "NOPE"}), 404, "sku")
+    assert_problem(shop.post("/v1/me/watches", "customer", {"sku": "NOPE"}), 422, "sku")
     usd = {"sku": "MUG", "target_price": {"amount": 100, "currency": "USD"}}
     assert_problem(shop.post("/v1/me/watches", "customer", usd), 422, "target_price.currency")
