@@ -14,7 +14,6 @@ from litestar.params import FromPath, JSONBody
 from tillroll.aggregates.catalog.category import Slug
 from tillroll.aggregates.invoicing.vat import DEFAULT
 from tillroll.api.auth import AUDITOR, CUSTOMER, STAFF, roles
-from tillroll.api.invoice_pdf import render_invoice
 from tillroll.api.requests import command_response, run_command
 from tillroll.commands.context import Principal
 from tillroll.commands.invoicing import SetVatRate, VatRateBody, VatRateSet
@@ -55,6 +54,10 @@ class InvoicesController(Controller):
         if principal.is_customer and invoice.customer_id != principal.subject:
             raise NotFoundException(f"order {order_id} has no invoice (yet)")
         if _wants_pdf(request):
+            # Imported here: reportlab takes 0.1-0.6 s to import, which every process built
+            # by the composition root (projectors, workers, the CLI) would otherwise pay.
+            from tillroll.api.invoice_pdf import render_invoice
+
             return Response(
                 render_invoice(invoice),
                 media_type=PDF,
