@@ -26,6 +26,7 @@ from tillroll.api.fulfilment import FulfilmentController
 from tillroll.api.health import HealthController
 from tillroll.api.http_metrics import HttpMetrics
 from tillroll.api.inventory import InventoryController
+from tillroll.api.invoices import InvoicesController
 from tillroll.api.jobs import JobsController
 from tillroll.api.openapi_docs import assets_router, document_errors, swagger_plugin
 from tillroll.api.ops import MetricsController, OpsController
@@ -33,8 +34,10 @@ from tillroll.api.orders import OrdersController
 from tillroll.api.payments import PaymentsController
 from tillroll.api.request_log import request_context, request_id_header
 from tillroll.api.requests import strict_body
+from tillroll.api.reviews import ReviewsController
 from tillroll.api.security_headers import security_headers
 from tillroll.api.throttle import FailOpenStore, LoginThrottle, request_limit
+from tillroll.api.watches import WatchesController
 from tillroll.commands.ports import BaseTierForEveryone, CustomerTiers
 from tillroll.queries.read_side import ReadSide
 
@@ -146,6 +149,9 @@ def create_app(parts: AppParts) -> Litestar:
             MeController,
             CustomersController,
             console_router(parts.jwt_secret),
+            InvoicesController,
+            ReviewsController,
+            WatchesController,
         ],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),

@@ -24,10 +24,13 @@ from tillroll.commands import (
     fulfilment,
     identity,
     inventory,
+    invoicing,
     notifications,
     ordering,
     payments,
+    price_watches,
     reservations,
+    reviews,
 )
 from tillroll.commands.context import CommandContext
 
@@ -75,6 +78,17 @@ HANDLERS: dict[type, Handler] = {
     carts.ApplyCartAddress: carts.apply_cart_address,
     carts.MergeCarts: carts.merge_carts,
     carts.CheckoutCart: carts.checkout_cart,
+    invoicing.IssueInvoice: invoicing.issue_invoice,
+    invoicing.IssueCreditNote: invoicing.issue_credit_note,
+    invoicing.SetVatRate: invoicing.set_vat_rate,
+    reviews.RecordReceived: reviews.record_received,
+    reviews.WriteReview: reviews.write_review,
+    reviews.EditReview: reviews.edit_review,
+    reviews.HideReview: reviews.hide_review,
+    reviews.VoteHelpful: reviews.vote_helpful,
+    price_watches.WatchPrice: price_watches.watch_price,
+    price_watches.StopWatching: price_watches.stop_watching,
+    price_watches.SendPriceDropAlerts: price_watches.send_price_drop_alerts,
 }
 
 BY_NAME: dict[str, type] = {command.__name__: command for command in HANDLERS}

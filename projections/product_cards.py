@@ -1,5 +1,6 @@
 """product_cards (Redis): a product's card with its current prices (base and per tier),
-images, attributes, archive state and available stock; and the category tree (names and
+images, attributes, archive state, available stock and rating (sum and count of the ratings
+of its visible reviews); and the category tree (names and
 parents) the card's breadcrumb is read from."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 
 from tillroll.aggregates.catalog.category import CategoryTree
 from tillroll.aggregates.catalog.product import Product
+from tillroll.aggregates.reviews.review import Review
 from tillroll.projections.engine.model import RedisProjection
 from tillroll.projections.stock_counters import StockCountersMixin
 
@@ -30,6 +32,9 @@ class ProductCards(StockCountersMixin, RedisProjection):
         CategoryTree.CategoryAdded: "on_category_added",
         CategoryTree.CategoryRenamed: "on_category_renamed",
         CategoryTree.CategoryMoved: "on_category_moved",
+        Review.Written: "on_review_written",
+        Review.Edited: "on_review_edited",
+        Review.Hidden: "on_review_hidden",
         **StockCountersMixin.STOCK_HANDLES,
     }
 
@@ -114,3 +119,18 @@ class ProductCards(StockCountersMixin, RedisProjection):
 
     def on_category_moved(self, pipe: Any, event: Any, position: int) -> None:
         pipe.hset(self.category_parents_key, event.slug, event.parent)
+
+    # Ratings: counters only increments write (the batch sums them per field). A hidden
+    # review leaves the average; an edit of a hidden one changes nothing.
+    def on_review_written(self, pipe: Any, event: Any, position: int) -> None:
+        pipe.hincrby(self.card_key(event.sku), "rating_sum", event.rating)
+        pipe.hincrby(self.card_key(event.sku), "rating_count", 1)
+
+    def on_review_edited(self, pipe: Any, event: Any, position: int) -> None:
+        if not event.hidden:
+            delta = event.rating - event.previous_rating
+            pipe.hincrby(self.card_key(event.sku), "rating_sum", delta)
+
+    def on_review_hidden(self, pipe: Any, event: Any, position: int) -> None:
+        pipe.hincrby(self.card_key(event.sku), "rating_sum", -event.rating)
+        pipe.hincrby(self.card_key(event.sku), "rating_count", -1)

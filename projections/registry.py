@@ -9,7 +9,9 @@ from tillroll.projections.engine.model import Projection
 from tillroll.projections.inventory_ledger import InventoryLedger
 from tillroll.projections.order_status import OrderStatusView
 from tillroll.projections.price_history import PriceHistory
+from tillroll.projections.price_watches import PriceWatches
 from tillroll.projections.product_cards import ProductCards
+from tillroll.projections.product_reviews import ProductReviews
 from tillroll.projections.product_search import ProductSearch
 from tillroll.projections.stock_levels import StockLevels
 
@@ -23,6 +25,8 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     OrderStatusView,
     CustomerProfiles,
     CartsView,
+    ProductReviews,
+    PriceWatches,
 )
 BY_NAME: dict[str, type[Projection]] = {cls.NAME: cls for cls in PROJECTIONS}
 

@@ -49,6 +49,12 @@ class Crumb(msgspec.Struct):
     name: str
 
 
+class RatingSummary(msgspec.Struct, frozen=True):
+    average: float | None
+    """The mean of the visible reviews' ratings (2 decimals); None without reviews."""
+    count: int
+
+
 class ProductCard(msgspec.Struct):
     sku: str
     name: str
@@ -65,6 +71,7 @@ class ProductCard(msgspec.Struct):
     breadcrumb: list[Crumb] = []
     """From the top of the category tree down to the product's category; empty when the
     category is not in the tree."""
+    rating: RatingSummary = RatingSummary(None, 0)
 
 
 def breadcrumb(category: str, names: dict[str, str], parents: dict[str, str]) -> list[Crumb]:
@@ -78,6 +85,12 @@ def breadcrumb(category: str, names: dict[str, str], parents: dict[str, str]) ->
 
 def _text(raw: dict[bytes, bytes]) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _rating(fields: dict[str, str]) -> RatingSummary:
+    count = int(fields.get("rating_count", 0))
+    total = int(fields.get("rating_sum", 0))
+    return RatingSummary(round(total / count, 2) if count > 0 else None, max(count, 0))
 
 
 def card_read(sku: str) -> RedisRead[ProductCard]:
@@ -113,6 +126,7 @@ def card_read(sku: str) -> RedisRead[ProductCard]:
             attributes=json.loads(fields.get("attributes", "{}")),
             archived=fields.get("archived") == "1",
             breadcrumb=breadcrumb(fields["category"], _text(names), _text(parents)),
+            rating=_rating(fields),
         )
 
     return RedisRead("product_cards", plan, parse)

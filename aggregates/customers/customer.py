@@ -45,6 +45,8 @@ class Customer(Aggregate):
         self.addresses: dict[UUID, Address] = {}
         self.default_shipping: UUID | None = None
         self.default_billing: UUID | None = None
+        self.received: frozenset[str] = frozenset()
+        """SKUs delivered to the customer (who may review them)."""
 
     # -- profile -----------------------------------------------------------------------
     def rename(self, name: str) -> None:
@@ -65,6 +67,19 @@ class Customer(Aggregate):
     @event("TierSet")
     def _tier_set(self, tier: str) -> None:
         self.tier = tier
+
+    # -- products received (the verified-buyer rule of reviews) ------------------------
+    def record_received(self, skus: list[str]) -> None:
+        new = sorted(set(skus) - self.received)
+        if new:
+            self._products_received(new)
+
+    @event("ProductsReceived")
+    def _products_received(self, skus: list[str]) -> None:
+        self.received = self.received | frozenset(skus)
+
+    def has_received(self, sku: str) -> bool:
+        return sku in self.received
 
     # -- addresses ---------------------------------------------------------------------
     def address(self, address_id: UUID) -> Address:

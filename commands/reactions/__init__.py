@@ -3,7 +3,15 @@ jobs, exactly once. One module per reaction; `reactions()` is what the engine fo
 
 from __future__ import annotations
 
-from tillroll.commands.reactions import order_confirmation, order_mail, refunds, reservation_expiry
+from tillroll.commands.reactions import (
+    invoices,
+    order_confirmation,
+    order_mail,
+    price_watches,
+    received_products,
+    refunds,
+    reservation_expiry,
+)
 from tillroll.commands.reactions.model import ActiveReaction, Enqueue, Reaction, Run
 
 
@@ -16,6 +24,9 @@ def reactions(
         order_mail.REACTION,
         refunds.REACTION,
         reservation_expiry.reaction(payment_timeout),
+        invoices.REACTION,
+        received_products.REACTION,
+        price_watches.REACTION,
     )
 
 

@@ -109,6 +109,19 @@ SPEC: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/console/audit/verify"): (A,),
     ("GET", "/console/audit/anchor"): (A,),
     ("GET", "/console/audit/export"): (A,),
+    # after the sale: invoices and VAT, reviews, price watches
+    ("GET", "/v1/orders/{order_id:uuid}/invoice"): (C, S, A),
+    ("GET", "/v1/tax/rates"): (S, A),
+    ("PUT", "/v1/tax/rates/{category:str}"): (S,),
+    ("PUT", "/v1/tax/default-rate"): (S,),
+    ("GET", "/v1/products/{sku:str}/reviews"): PUBLIC,
+    ("POST", "/v1/products/{sku:str}/reviews"): (C,),
+    ("PUT", "/v1/products/{sku:str}/reviews"): (C,),
+    ("POST", "/v1/reviews/{review_id:uuid}/helpful"): (C,),
+    ("POST", "/v1/reviews/{review_id:uuid}/hide"): (S,),
+    ("GET", "/v1/me/watches"): (C,),
+    ("POST", "/v1/me/watches"): (C,),
+    ("DELETE", "/v1/me/watches/{sku:str}"): (C,),
 }
 
 

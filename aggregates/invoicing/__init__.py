@@ -1,0 +1,1 @@
+"""Invoicing: VAT rates, gap-free document series, invoices and their credit notes."""

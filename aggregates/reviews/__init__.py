@@ -1,0 +1,1 @@
+"""Product reviews by customers who received the product."""

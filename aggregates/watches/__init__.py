@@ -1,0 +1,1 @@
+"""Price watches: who wants to hear of a product's price drop."""
