@@ -135,6 +135,9 @@ class Settings:
     `off`); the health probes and /metrics are never limited."""
     request_deadline_seconds: float = 2.0
     """An answer not started by then is a 503 with Retry-After (a stalled database); 0: none."""
+    live_stream_seconds: float = 300.0
+    """How long a Server-Sent Events stream lasts (never past the caller's token); the
+    browser's EventSource then reconnects with Last-Event-ID and misses nothing."""
     smtp_url: str | None = None
     """smtp://user:pass@host:587?starttls=1 or smtps://...; None writes .eml files under
     data_dir/mail instead."""
@@ -174,6 +177,7 @@ class Settings:
             projection_rebuild_batch=_int(env, "TILLROLL_PROJECTION_REBUILD_BATCH", 5000),
             request_deadline_seconds=_float(env, "TILLROLL_REQUEST_DEADLINE", 2.0),
             rate_limit=_rate(env.get("TILLROLL_RATE_LIMIT") or "100/minute"),
+            live_stream_seconds=_float(env, "TILLROLL_LIVE_STREAM_SECONDS", 300.0),
             smtp_url=env.get("TILLROLL_SMTP_URL") or None,
             mail_from=env.get("TILLROLL_MAIL_FROM") or "tillroll <shop@tillroll.invalid>",
             payment_timeout=duration(env.get("TILLROLL_PAYMENT_TIMEOUT") or "30m"),
@@ -205,6 +209,7 @@ class Settings:
             "TILLROLL_PROJECTION_REBUILD_BATCH": str(self.projection_rebuild_batch),
             "TILLROLL_REQUEST_DEADLINE": str(self.request_deadline_seconds),
             "TILLROLL_RATE_LIMIT": self.rate_limit,
+            "TILLROLL_LIVE_STREAM_SECONDS": str(self.live_stream_seconds),
             "TILLROLL_SMTP_URL": self.smtp_url or "",
             "TILLROLL_MAIL_FROM": self.mail_from,
             "TILLROLL_PAYMENT_TIMEOUT": repr(self.payment_timeout),

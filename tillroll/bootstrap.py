@@ -240,5 +240,6 @@ def http_app(
             jobs=runtime.jobs,
             payments=runtime.payments,
             tiers=tiers or StoredTiers(runtime.store),
+            live_stream_seconds=settings.live_stream_seconds,
         )
     )

@@ -91,6 +91,13 @@ SPEC: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v1/returns/{return_id:str}/accept"): (S,),
     ("POST", "/v1/returns/{return_id:str}/receive"): (S,),
     ("GET", "/v1/ops/jobs"): (OP,),
+    # insights, reports and live updates
+    ("GET", "/v1/insights/trending"): PUBLIC,
+    ("GET", "/v1/insights/bestsellers"): PUBLIC,
+    ("GET", "/v1/reports/sales"): (S,),
+    ("GET", "/v1/reports/sales.svg"): (S,),
+    ("GET", "/v1/me/orders/events"): (C,),
+    ("GET", "/v1/products/{sku:str}/stock/events"): PUBLIC,
 }
 
 

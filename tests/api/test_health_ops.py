@@ -26,6 +26,9 @@ def test_ready_reports_dependencies_and_lag_per_read_model(shop: Shop) -> None:
         "order_status",
         "customer_profiles",
         "carts",
+        "bestsellers",
+        "sales_report",
+        "live_updates",
     }
 
 
