@@ -10,7 +10,7 @@ from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from tillroll.aggregates.errors import InvalidValue
-from tillroll.api.requests import Limit, read_response
+from tillroll.api.requests import Limit, MinPosition, read_response
 from tillroll.queries import insights as q
 from tillroll.queries.read_side import ReadSide
 
@@ -27,11 +27,11 @@ class InsightsController(Controller):
 
     @get("/trending", opt={"public": True}, sync_to_thread=True)
     def trending(
-        self, read: NamedDependency[ReadSide], limit: Limit = 20
+        self, read: NamedDependency[ReadSide], limit: Limit = 20, min_position: MinPosition = None
     ) -> Response[q.TrendingList]:
         """Products by growth of their units sold in the last 24 h over the daily average of
         the 7 days before: (recent - baseline) / max(baseline, 1), in whole UTC hours."""
-        position = read.position("bestsellers")
+        position = read.wait_for("bestsellers", min_position)
         return read_response(q.trending(read, datetime.now(UTC), limit), position)
 
     @get("/bestsellers", opt={"public": True}, sync_to_thread=True)
@@ -41,10 +41,11 @@ class InsightsController(Controller):
         day: Day = None,
         category: Category = None,
         limit: Limit = 20,
+        min_position: MinPosition = None,
     ) -> Response[q.Leaderboard]:
         """Units sold per product, most first: all-time, of one UTC day (`day`), or of one
         category (`category`, all-time). Sold: paid, less cancelled and returned units."""
         if day is not None and category is not None:
             raise InvalidValue("name a day or a category, not both", field="category")
-        position = read.position("bestsellers")
+        position = read.wait_for("bestsellers", min_position)
         return read_response(q.units_sold(read, day, category, limit), position)

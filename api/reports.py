@@ -13,7 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from tillroll.aggregates.errors import InvalidValue
 from tillroll.api.auth import STAFF, roles
-from tillroll.api.requests import read_response
+from tillroll.api.requests import MinPosition, read_response
 from tillroll.api.sales_chart import revenue_chart
 from tillroll.queries import reports as q
 from tillroll.queries.read_side import ReadSide
@@ -100,13 +100,14 @@ class ReportsController(Controller):
         group_by: GroupBy = None,
         currency: Currency = None,
         format: Format = None,
+        min_position: MinPosition = None,
     ) -> Response[q.SalesReportPage]:
         """Revenue, orders, units, refunds, net revenue and average order value per day,
         week, month or category, in minor units per currency (staff). Days are UTC; `from`
         and `to` are included."""
         query = q.report_query(from_, to, group_by, currency)
         as_csv = _wants_csv(request, format)
-        position = read.position("sales_report")
+        position = read.wait_for("sales_report", min_position)
         page = q.sales_report(read, query)
         if as_csv:
             name = f"sales-{query.start}-{query.end}-{query.group_by}.csv"
@@ -133,13 +134,14 @@ class ReportsController(Controller):
         from_: From = None,
         to: To = None,
         currency: Currency = None,
+        min_position: MinPosition = None,
     ) -> Response[str]:
         """A bar chart of revenue per day (SVG, one bar per day of the range, at most
         366 days; one currency: the one asked for, else the one with the most revenue)."""
         query = q.report_query(from_, to, "day", currency)
         if (query.end - query.start).days >= MAX_CHART_DAYS:
             raise InvalidValue(f"a chart covers at most {MAX_CHART_DAYS} days", field="from")
-        position = read.position("sales_report")
+        position = read.wait_for("sales_report", min_position)
         chosen, days = q.revenue_per_day(read, query)
         title = f"Revenue per day, {query.start} to {query.end} ({chosen})"
         return Response(
