@@ -83,6 +83,7 @@ class ReportsController(Controller):
         "/sales",
         guards=[roles(STAFF)],
         sync_to_thread=True,
+        opt={"also_answers": (CSV,)},
         responses={
             200: ResponseSpec(
                 data_container=q.SalesReportPage,
