@@ -59,10 +59,11 @@ class SalesReport(SqlProjection):
             revenue bigint NOT NULL,
             PRIMARY KEY (day, category, currency)
         )""",
+        # paid orders only: what they paid and what of it came back so far
         """CREATE TABLE IF NOT EXISTS {orders} (
             order_id uuid PRIMARY KEY,
             currency text NOT NULL,
-            paid bigint NOT NULL DEFAULT 0,
+            paid bigint NOT NULL,
             refunded bigint NOT NULL DEFAULT 0
         )""",
         """CREATE TABLE IF NOT EXISTS {lines} (
@@ -121,8 +122,9 @@ class SalesReport(SqlProjection):
         )
 
     def on_placed(self, cur: Any, event: Any, position: int) -> None:
+        # Lines only: runs of inserts into one table go out as one COPY per batch (a row in
+        # a second table per order would split them into a COPY per row).
         order_id = event.originator_id
-        cur.insert(self.orders_table, ("order_id", "currency"), (order_id, event.total.currency))
         for line in event.lines:
             cur.insert(
                 self.lines_table,
@@ -131,17 +133,18 @@ class SalesReport(SqlProjection):
             )
 
     def on_paid(self, cur: Any, event: Any, position: int) -> None:
-        order_id, day = event.originator_id, event.timestamp.date()
+        order_id, day, amount = event.originator_id, event.timestamp.date(), event.amount
         cur.execute(
-            f"UPDATE {self.orders_table} SET paid = %s WHERE order_id = %s",
-            (event.amount.amount, order_id),
+            f"INSERT INTO {self.orders_table} (order_id, currency, paid) VALUES (%s, %s, %s)"
+            " ON CONFLICT (order_id) DO UPDATE SET paid = excluded.paid",
+            (order_id, amount.currency, amount.amount),
         )
         days, categories = self.table, self.categories_table
         cur.execute(
             f"INSERT INTO {days} (day, currency, orders, units, revenue, refunds)"
             f" SELECT %s, %s, 1, coalesce(sum(quantity), 0), %s, 0 FROM {self.lines_table}"
             f" WHERE order_id = %s {_add(days, 'day, currency', ('orders', 'units', 'revenue'))}",
-            (day, event.amount.currency, event.amount.amount, order_id),
+            (day, amount.currency, amount.amount, order_id),
         )
         cur.execute(
             f"INSERT INTO {categories} (day, category, currency, orders, units, revenue)"
@@ -149,7 +152,7 @@ class SalesReport(SqlProjection):
             f" FROM {self.lines_table} l LEFT JOIN {self.products_table} p ON p.sku = l.sku"
             " WHERE l.order_id = %s GROUP BY 2"
             f" {_add(categories, 'day, category, currency', ('orders', 'units', 'revenue'))}",
-            (day, event.amount.currency, order_id),
+            (day, amount.currency, order_id),
         )
 
     def on_refunded(self, cur: Any, event: Any, position: int) -> None:
