@@ -5,8 +5,9 @@ What the figures mean (money in minor units of the row's currency, days in UTC):
 - orders, units, revenue: orders **paid** that day, their units and what they paid (gross:
   a later cancellation or refund does not rewrite the day it was sold);
 - refunds: money the payment provider confirmed refunding that day (Order.Refunded), of
-  orders that were paid, never more than an order paid (a refunded extra payment, one the
-  order could not take, is not the order's revenue, so not its refund either).
+  orders that were paid, never more than an order paid; a refund that gives back an extra
+  payment (one the order could not take, refunded at once) is not the order's revenue, so
+  not its refund either.
 Refunds are not split over categories (a refund names an amount, not lines): the category
 rows carry orders, units and revenue only.
 
@@ -38,6 +39,7 @@ class SalesReport(SqlProjection):
         Product.Created: "on_product_created",
         Order.Placed: "on_placed",
         Order.Paid: "on_paid",
+        Order.RefundRequested: "on_refund_requested",
         Order.Refunded: "on_refunded",
     }
     DDL = [
@@ -63,8 +65,17 @@ class SalesReport(SqlProjection):
         """CREATE TABLE IF NOT EXISTS {orders} (
             order_id uuid PRIMARY KEY,
             currency text NOT NULL,
+            payment_ref text NOT NULL,
             paid bigint NOT NULL,
             refunded bigint NOT NULL DEFAULT 0
+        )""",
+        # which payment each requested refund gives back (refunds of extra payments are not
+        # the order's)
+        """CREATE TABLE IF NOT EXISTS {refunds} (
+            order_id uuid NOT NULL,
+            refund_id text NOT NULL,
+            payment_ref text NOT NULL,
+            PRIMARY KEY (order_id, refund_id)
         )""",
         """CREATE TABLE IF NOT EXISTS {lines} (
             order_id uuid NOT NULL,
@@ -93,6 +104,10 @@ class SalesReport(SqlProjection):
         return f"sales_products_b{self.build}"
 
     @property
+    def refunds_table(self) -> str:
+        return f"sales_refunds_b{self.build}"
+
+    @property
     def tables(self) -> list[str]:
         return [
             self.table,
@@ -100,6 +115,7 @@ class SalesReport(SqlProjection):
             self.orders_table,
             self.lines_table,
             self.products_table,
+            self.refunds_table,
         ]
 
     def ddl(self) -> list[str]:
@@ -110,6 +126,7 @@ class SalesReport(SqlProjection):
                 orders=self.orders_table,
                 lines=self.lines_table,
                 products=self.products_table,
+                refunds=self.refunds_table,
             )
             for statement in self.DDL
         ]
@@ -135,9 +152,9 @@ class SalesReport(SqlProjection):
     def on_paid(self, cur: Any, event: Any, position: int) -> None:
         order_id, day, amount = event.originator_id, event.timestamp.date(), event.amount
         cur.execute(
-            f"INSERT INTO {self.orders_table} (order_id, currency, paid) VALUES (%s, %s, %s)"
-            " ON CONFLICT (order_id) DO UPDATE SET paid = excluded.paid",
-            (order_id, amount.currency, amount.amount),
+            f"INSERT INTO {self.orders_table} (order_id, currency, payment_ref, paid)"
+            " VALUES (%s, %s, %s, %s)",
+            (order_id, amount.currency, event.payment_ref, amount.amount),
         )
         days, categories = self.table, self.categories_table
         cur.execute(
@@ -155,22 +172,34 @@ class SalesReport(SqlProjection):
             (day, amount.currency, order_id),
         )
 
+    def on_refund_requested(self, cur: Any, event: Any, position: int) -> None:
+        cur.insert(
+            self.refunds_table,
+            ("order_id", "refund_id", "payment_ref"),
+            (event.originator_id, event.refund_id, event.payment_ref),
+        )
+
     def on_refunded(self, cur: Any, event: Any, position: int) -> None:
-        # Stored before partial refunds existed, a Refunded has no amount (-1): it gave back
-        # everything left. Either way no more than the order paid counts.
+        # Stored before partial refunds existed, a Refunded has no amount (-1) and no refund
+        # id: it gave back everything left. Either way no more than the order paid counts,
+        # and nothing of a refund that gives back another payment than the order's.
         amount = getattr(event, "amount", -1)
         wanted = "(o.paid - o.refunded)" if amount < 0 else "least(%s, o.paid - o.refunded)"
         params: tuple[Any, ...] = () if amount < 0 else (amount,)
         days, orders = self.table, self.orders_table
+        counted = (
+            "o.order_id = %s AND o.paid > o.refunded AND NOT EXISTS (SELECT 1"
+            f" FROM {self.refunds_table} r WHERE r.order_id = o.order_id"
+            " AND r.refund_id = %s AND r.payment_ref <> o.payment_ref)"
+        )
+        where = (event.originator_id, getattr(event, "refund_id", "") or "")
         cur.execute(
             f"INSERT INTO {days} (day, currency, orders, units, revenue, refunds)"
-            f" SELECT %s, o.currency, 0, 0, 0, {wanted} FROM {orders} o"
-            " WHERE o.order_id = %s AND o.paid > o.refunded"
+            f" SELECT %s, o.currency, 0, 0, 0, {wanted} FROM {orders} o WHERE {counted}"
             f" {_add(days, 'day, currency', ('refunds',))}",
-            (event.timestamp.date(), *params, event.originator_id),
+            (event.timestamp.date(), *params, *where),
         )
         cur.execute(
-            f"UPDATE {orders} o SET refunded = o.refunded + {wanted}"
-            " WHERE o.order_id = %s AND o.paid > o.refunded",
-            (*params, event.originator_id),
+            f"UPDATE {orders} o SET refunded = o.refunded + {wanted} WHERE {counted}",
+            (*params, *where),
         )

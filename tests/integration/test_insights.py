@@ -90,6 +90,13 @@ def sales_history(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     for hours in (3, 2, 0.1):  # the last 24 h
         with hours_ago(monkeypatch, hours):
             _pay(rt, _order(rt, customer, [("MUG-2", 3), ("TEA-1", 2)]))
+    with hours_ago(monkeypatch, 2):  # paid twice: the second payment is refunded at once
+        twice = _order(rt, customer, [("PEN-1", 1)])
+        _pay(rt, twice)
+        twice.payment_succeeded("pi_again", twice.total)
+        refund_id = next(iter(twice.refunds))
+        twice.record_refund(refund_id, twice.total)
+        _save(rt, twice)
     with hours_ago(monkeypatch, 1):
         cancelled = _order(rt, customer, [("MUG-1", 5)])
         _pay(rt, cancelled)
@@ -158,10 +165,11 @@ def expected_trending(boards: dict[str, dict[str, float]], now: datetime) -> lis
 def expected_report(events: list[Any]) -> tuple[dict[Any, list[int]], dict[Any, list[int]]]:
     """(day, currency) -> [orders, units, revenue, refunds]; (category, currency) ->
     [orders, units, revenue]: payments by their day, confirmed refunds by theirs, at most
-    what the order paid."""
+    what the order paid, none of an extra payment's."""
     days: dict[Any, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     categories: dict[Any, list[int]] = defaultdict(lambda: [0, 0, 0])
     category, placed, paid, refunded = {}, {}, {}, defaultdict(int)
+    payment_of, refund_of = {}, {}
     for e in events:
         if isinstance(e, Product.Created):
             category[e.sku] = e.category
@@ -170,6 +178,7 @@ def expected_report(events: list[Any]) -> tuple[dict[Any, list[int]], dict[Any, 
         elif isinstance(e, Order.Paid):
             lines = placed[e.originator_id].lines
             paid[e.originator_id] = e.amount.amount
+            payment_of[e.originator_id] = e.payment_ref
             row = days[(e.timestamp.date(), e.amount.currency)]
             row[0] += 1
             row[1] += sum(line.quantity for line in lines)
@@ -181,7 +190,12 @@ def expected_report(events: list[Any]) -> tuple[dict[Any, list[int]], dict[Any, 
                 categories[key][1] += line.quantity
                 categories[key][2] += line.total.amount
                 seen.add(key)
+        elif isinstance(e, Order.RefundRequested):
+            refund_of[(e.originator_id, e.refund_id)] = e.payment_ref
         elif isinstance(e, Order.Refunded) and e.originator_id in paid:
+            gives_back = refund_of.get((e.originator_id, e.refund_id))
+            if gives_back not in (None, payment_of[e.originator_id]):
+                continue  # an extra payment's refund
             left = paid[e.originator_id] - refunded[e.originator_id]
             amount = min(e.amount, left) if e.amount >= 0 else left
             if amount > 0:
