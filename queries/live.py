@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -73,7 +74,10 @@ class LiveFeed:
 
     def _ensure_listening(self, channel: str) -> None:
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._listen(channel))
+            # A context of its own: not the first subscriber's request (its log fields).
+            self._task = asyncio.get_running_loop().create_task(
+                self._listen(channel), context=contextvars.Context()
+            )
 
     async def _listen(self, channel: str) -> None:
         while True:
