@@ -4,8 +4,9 @@ product's available stock (`stock:<sku>`).
 
 An entry's id is `<log position>-0`: the SSE event id a client sends back as Last-Event-ID
 names a point in the log, valid in every process and in every build of this model. Each
-stream keeps its last MAXLEN entries (exact trimming, so a rebuild holds the same entries as
-the live build): a client that reconnects within that many changes misses nothing; one that
+stream keeps its last ORDER_ENTRIES / STOCK_ENTRIES entries (the oldest deleted one at a
+time, so a rebuild holds the same entries as the live build, and the stream records the
+newest id it lost): a client that reconnects within that many changes misses nothing; one that
 comes back later gets a 'reset' event telling it to read the current state again.
 
 After each entry the script publishes the stream's key on one pub/sub channel (WAKE_CHANNEL,
@@ -112,6 +113,18 @@ class LiveUpdates(RedisProjection):
         )
 
 
+# After an append: the oldest entry goes once the stream holds more than it keeps. XDEL, not
+# XADD MAXLEN: a deleted entry's id is recorded (XINFO STREAM max-deleted-entry-id), which
+# tells a replay that it missed something; trimming records nothing.
+_TRIM = """
+if redis.call('XLEN', key) > tonumber({kept}) then
+  local oldest = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
+  redis.call('XDEL', key, oldest[1][1])
+end
+redis.call('PUBLISH', channel, key)
+return 1
+"""
+
 # ARGV: namespace, wake channel, order id, customer id ('' for a status change: looked up),
 # entry id, status, at, entries kept.
 _ORDER = """
@@ -123,11 +136,8 @@ else
   redis.call('HSET', ns .. 'customers', order_id, customer)
 end
 local key = ns .. 'orders:' .. customer
-redis.call('XADD', key, 'MAXLEN', ARGV[8], ARGV[5],
-           'order_id', order_id, 'status', ARGV[6], 'at', ARGV[7])
-redis.call('PUBLISH', channel, key)
-return 1
-"""
+redis.call('XADD', key, ARGV[5], 'order_id', order_id, 'status', ARGV[6], 'at', ARGV[7])
+""" + _TRIM.format(kept="ARGV[8]")
 
 # ARGV: namespace, wake channel, sku, on-hand change, reserved change, entry id, entries kept.
 _STOCK = """
@@ -136,7 +146,5 @@ local counts = ns .. 'level:' .. sku
 local on_hand = redis.call('HINCRBY', counts, 'on_hand', ARGV[4])
 local reserved = redis.call('HINCRBY', counts, 'reserved', ARGV[5])
 local key = ns .. 'stock:' .. sku
-redis.call('XADD', key, 'MAXLEN', ARGV[7], ARGV[6], 'available', on_hand - reserved)
-redis.call('PUBLISH', channel, key)
-return 1
-"""
+redis.call('XADD', key, ARGV[6], 'available', on_hand - reserved)
+""" + _TRIM.format(kept="ARGV[7]")
