@@ -150,12 +150,22 @@ class LiveFeed:
                 except TimeoutError:
                     if time.monotonic() < until:
                         yield None
+                    # A rebuild may have made another build live: its stream has the same
+                    # ids (log positions), so following goes on there.
+                    fresh = self._model()
+                    if fresh is not None and key_of(fresh) != key:
+                        self._forget(key, wake)
+                        key = key_of(fresh)
+                        self.waiters.setdefault(key, set()).add(wake)
         finally:
-            events = self.waiters.get(key)
-            if events is not None:
-                events.discard(wake)
-                if not events:
-                    del self.waiters[key]
+            self._forget(key, wake)
+
+    def _forget(self, key: str, wake: asyncio.Event) -> None:
+        events = self.waiters.get(key)
+        if events is not None:
+            events.discard(wake)
+            if not events:
+                del self.waiters[key]
 
 
 def _update(raw_id: bytes, fields: dict[bytes, bytes]) -> Update:
