@@ -23,6 +23,7 @@ from typing import Any
 from tillroll.aggregates.catalog.product import Product
 from tillroll.aggregates.ordering.order import Order
 from tillroll.projections.engine.model import SqlProjection
+from tillroll.projections.storable import storable
 
 
 def _add(table: str, key: str, columns: tuple[str, ...]) -> str:
@@ -135,7 +136,7 @@ class SalesReport(SqlProjection):
         cur.execute(
             f"INSERT INTO {self.products_table} (sku, category) VALUES (%s, %s)"
             " ON CONFLICT (sku) DO NOTHING",
-            (event.sku, event.category),
+            (storable(event.sku), storable(event.category)),
         )
 
     def on_placed(self, cur: Any, event: Any, position: int) -> None:
@@ -146,7 +147,7 @@ class SalesReport(SqlProjection):
             cur.insert(
                 self.lines_table,
                 ("order_id", "sku", "quantity", "amount"),
-                (order_id, line.sku, line.quantity, line.total.amount),
+                (order_id, storable(line.sku), line.quantity, line.total.amount),
             )
 
     def on_paid(self, cur: Any, event: Any, position: int) -> None:
@@ -154,14 +155,14 @@ class SalesReport(SqlProjection):
         cur.execute(
             f"INSERT INTO {self.orders_table} (order_id, currency, payment_ref, paid)"
             " VALUES (%s, %s, %s, %s)",
-            (order_id, amount.currency, event.payment_ref, amount.amount),
+            (order_id, storable(amount.currency), storable(event.payment_ref), amount.amount),
         )
         days, categories = self.table, self.categories_table
         cur.execute(
             f"INSERT INTO {days} (day, currency, orders, units, revenue, refunds)"
             f" SELECT %s, %s, 1, coalesce(sum(quantity), 0), %s, 0 FROM {self.lines_table}"
             f" WHERE order_id = %s {_add(days, 'day, currency', ('orders', 'units', 'revenue'))}",
-            (day, amount.currency, amount.amount, order_id),
+            (day, storable(amount.currency), amount.amount, order_id),
         )
         cur.execute(
             f"INSERT INTO {categories} (day, category, currency, orders, units, revenue)"
@@ -169,14 +170,14 @@ class SalesReport(SqlProjection):
             f" FROM {self.lines_table} l LEFT JOIN {self.products_table} p ON p.sku = l.sku"
             " WHERE l.order_id = %s GROUP BY 2"
             f" {_add(categories, 'day, category, currency', ('orders', 'units', 'revenue'))}",
-            (day, amount.currency, order_id),
+            (day, storable(amount.currency), order_id),
         )
 
     def on_refund_requested(self, cur: Any, event: Any, position: int) -> None:
         cur.insert(
             self.refunds_table,
             ("order_id", "refund_id", "payment_ref"),
-            (event.originator_id, event.refund_id, event.payment_ref),
+            (event.originator_id, storable(event.refund_id), storable(event.payment_ref)),
         )
 
     def on_refunded(self, cur: Any, event: Any, position: int) -> None:
@@ -192,7 +193,7 @@ class SalesReport(SqlProjection):
             f" FROM {self.refunds_table} r WHERE r.order_id = o.order_id"
             " AND r.refund_id = %s AND r.payment_ref <> o.payment_ref)"
         )
-        where = (event.originator_id, getattr(event, "refund_id", "") or "")
+        where = (event.originator_id, storable(getattr(event, "refund_id", "") or ""))
         cur.execute(
             f"INSERT INTO {days} (day, currency, orders, units, revenue, refunds)"
             f" SELECT %s, o.currency, 0, 0, 0, {wanted} FROM {orders} o WHERE {counted}"

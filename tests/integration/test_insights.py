@@ -266,3 +266,23 @@ def test_leaderboards_and_report_equal_the_log_and_a_rebuild(
         runtime.runner.rebuild(name)
         assert verify(runtime.runner, name).ok
     check_against_log(runtime)
+
+
+def test_any_text_an_event_carries_is_counted_and_rebuilds_identically(
+    runtime: Runtime,
+) -> None:
+    ctx = CommandContext(runtime.store)
+    dispatch(CreateProduct("NUL-1", "Nul", Money(100, "EUR"), category="odd\x00cat"), ctx)
+    dispatch(ReceiveStock("NUL-1", 5, "opening"), ctx)
+    customer = uuid.uuid4()
+    add_customer(runtime.store, customer)
+    _pay(runtime, _order_of(runtime, customer, "NUL-1", 100))
+    runtime.runner.catch_up()
+    read = runtime.read_side()
+    assert insights.units_sold(read, None, "odd\x00cat", 10).items[0].units == 1
+    for name in ("bestsellers", "sales_report", "live_updates"):
+        assert verify(runtime.runner, name).ok, name
+
+
+def _order_of(rt: Runtime, customer: uuid.UUID, sku: str, cents: int) -> Order:
+    return rt.store.get(uuid.UUID(order(rt.store, customer, [(sku, 1, cents)])))
