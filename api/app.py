@@ -25,13 +25,16 @@ from tillroll.api.errors import exception_handlers
 from tillroll.api.fulfilment import FulfilmentController
 from tillroll.api.health import HealthController
 from tillroll.api.http_metrics import HttpMetrics
+from tillroll.api.insights import InsightsController
 from tillroll.api.inventory import InventoryController
 from tillroll.api.invoices import InvoicesController
 from tillroll.api.jobs import JobsController
+from tillroll.api.live import LiveController
 from tillroll.api.openapi_docs import assets_router, document_errors, swagger_plugin
 from tillroll.api.ops import MetricsController, OpsController
 from tillroll.api.orders import OrdersController
 from tillroll.api.payments import PaymentsController
+from tillroll.api.reports import ReportsController
 from tillroll.api.request_log import request_context, request_id_header
 from tillroll.api.requests import strict_body
 from tillroll.api.reviews import ReviewsController
@@ -39,6 +42,7 @@ from tillroll.api.security_headers import security_headers
 from tillroll.api.throttle import FailOpenStore, LoginThrottle, request_limit
 from tillroll.api.watches import WatchesController
 from tillroll.commands.ports import BaseTierForEveryone, CustomerTiers
+from tillroll.queries.live import LiveFeed
 from tillroll.queries.read_side import ReadSide
 
 log = logging.getLogger(__name__)
@@ -77,6 +81,8 @@ class AppParts:
     """Each customer's price tier, for carts and checkout (commands.ports.CustomerTiers)."""
     ready_max_lag: float = 30.0
     """Seconds a read model may lag behind the log before /ready says not ready."""
+    live_stream_seconds: float = 300.0
+    """How long a Server-Sent Events stream lasts before the client reconnects (api/live.py)."""
 
 
 def create_app(parts: AppParts) -> Litestar:
@@ -92,6 +98,15 @@ def create_app(parts: AppParts) -> Litestar:
         finally:
             client, read.aredis = read.aredis, None
             await client.aclose()
+
+    live = LiveFeed(read)
+
+    @asynccontextmanager
+    async def live_lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await live.close()  # before the asyncio client it listens on is closed
 
     counts = FailOpenStore(parts.async_redis, namespace=parts.throttle_namespace)
 
@@ -130,6 +145,12 @@ def create_app(parts: AppParts) -> Litestar:
     def provide_tiers() -> CustomerTiers:
         return parts.tiers
 
+    def provide_live() -> LiveFeed:
+        return live
+
+    def provide_stream_seconds() -> float:
+        return parts.live_stream_seconds
+
     app = Litestar(
         route_handlers=[
             assets_router(),
@@ -152,6 +173,9 @@ def create_app(parts: AppParts) -> Litestar:
             InvoicesController,
             ReviewsController,
             WatchesController,
+            InsightsController,
+            ReportsController,
+            LiveController,
         ],
         dependencies={
             "store": Provide(provide_store, sync_to_thread=False),
@@ -161,6 +185,8 @@ def create_app(parts: AppParts) -> Litestar:
             "payments": Provide(provide_payments, sync_to_thread=False),
             "credentials": Provide(provide_credentials, sync_to_thread=False),
             "tiers": Provide(provide_tiers, sync_to_thread=False),
+            "live": Provide(provide_live, sync_to_thread=False),
+            "stream_seconds": Provide(provide_stream_seconds, sync_to_thread=False),
         },
         exception_handlers=exception_handlers(),
         template_config=template_config(),
@@ -177,7 +203,7 @@ def create_app(parts: AppParts) -> Litestar:
         logging_config=None,
         on_app_init=[auth.on_app_init, outermost_limit],
         stores={"throttle": counts},
-        lifespan=[async_redis_lifespan, counts_lifespan, *parts.lifespan],
+        lifespan=[async_redis_lifespan, live_lifespan, counts_lifespan, *parts.lifespan],
         state=State(
             {
                 "jwt_auth": auth,

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from tillroll.aggregates.catalog.attributes import BASE_TIER
+from tillroll.aggregates.errors import InvalidValue
 from tillroll.aggregates.sku import SKU_PATTERN
 from tillroll.api.auth import STAFF, roles
 from tillroll.api.requests import (
@@ -34,9 +35,12 @@ from tillroll.commands.catalog import (
 )
 from tillroll.commands.ports import EventStorePort
 from tillroll.queries import catalog as q
+from tillroll.queries import insights
 from tillroll.queries.read_side import Page, ReadSide
 
 MAX_ATTRIBUTE_FILTERS = 10
+# The search's sorts, and bestselling (read model bestsellers, not the search's).
+SORT_PATTERN = q.SORT_PATTERN.replace("|newest)", f"|newest|{insights.BESTSELLING})")
 
 
 def attribute_filters(values: list[str] | None) -> tuple[tuple[str, str], ...]:
@@ -133,7 +137,9 @@ class CatalogController(Controller):
         sort: Annotated[
             str | None,
             QueryParameter(
-                pattern=q.SORT_PATTERN, description="default: relevance with q, else sku"
+                pattern=SORT_PATTERN,
+                description="default: relevance with q, else sku; bestselling: units sold,"
+                " most first (with category only)",
             ),
         ] = None,
         facets: FromQuery[bool] = True,
@@ -143,7 +149,17 @@ class CatalogController(Controller):
     ) -> Response[q.SearchPage]:
         """Search the catalog (SQL read model product_search): full text with stemming and
         prefix matching, a category with its sub-categories, facet counts of the result set.
-        Archived products are never found."""
+        Archived products are never found. `sort=bestselling` lists products sold, by units
+        sold (all-time; with `category`, in it and below it)."""
+        if sort == insights.BESTSELLING:
+            extra = {"q": q_, "tag": tag, "min_price": min_price, "max_price": max_price,
+                     "in_stock": in_stock, "attribute": attribute}  # fmt: skip
+            for name, value in extra.items():
+                if value is not None:
+                    raise InvalidValue(f"sort=bestselling takes no {name} filter", field=name)
+            position = read.wait_for("bestsellers", min_position)
+            page = insights.bestselling_products(read, category, limit, cursor)
+            return read_response(page, position)
         position = read.wait_for("product_search", min_position)
         page = q.search_products(
             read,

@@ -145,5 +145,18 @@ def document_errors(app: Litestar) -> None:
             responses = operation.responses = dict(operation.responses or {})
             for status in errors_for(path, method, operation, handler):
                 responses[status] = _answer(status)
+            _alternatives(responses, handler)
             public = handler is not None and handler.opt.get("public")
             operation.security = [] if public else [{"BearerToken": []}]
+
+
+def _alternatives(responses: dict[str, Any], handler: Any) -> None:
+    """A route that also answers in other media types (opt "also_answers": CSV beside
+    JSON) says so in its 200 answer, each as text."""
+    ok = responses.get("200")
+    extra = handler.opt.get("also_answers", ()) if handler is not None else ()
+    if not extra or not isinstance(ok, OpenAPIResponse):
+        return
+    ok.content = dict(ok.content or {})
+    for media_type in extra:
+        ok.content[media_type] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))

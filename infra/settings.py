@@ -169,6 +169,9 @@ class Settings:
     this (its lag in seconds)."""
     request_deadline_seconds: float = 2.0
     """An answer not started by then is a 503 with Retry-After (a stalled database); 0: none."""
+    live_stream_seconds: float = 300.0
+    """How long a Server-Sent Events stream lasts (never past the caller's token); the
+    browser's EventSource then reconnects with Last-Event-ID and misses nothing."""
     smtp_url: str | None = None
     """smtp://user:pass@host:587?starttls=1 or smtps://...; None writes .eml files under
     data_dir/mail instead."""
@@ -212,6 +215,7 @@ class Settings:
             ready_max_lag_seconds=_float(env, "TILLROLL_READY_MAX_LAG", 30.0),
             rate_limit=_rate(env.get("TILLROLL_RATE_LIMIT") or "100/minute"),
             smtp_url=_value_or_file(env, "TILLROLL_SMTP_URL"),
+            live_stream_seconds=_float(env, "TILLROLL_LIVE_STREAM_SECONDS", 300.0),
             mail_from=env.get("TILLROLL_MAIL_FROM") or "tillroll <shop@tillroll.invalid>",
             payment_timeout=duration(env.get("TILLROLL_PAYMENT_TIMEOUT") or "30m"),
             stripe_api_key=_value_or_file(env, "TILLROLL_STRIPE_API_KEY"),
@@ -245,6 +249,7 @@ class Settings:
             "TILLROLL_REQUEST_DEADLINE": str(self.request_deadline_seconds),
             "TILLROLL_READY_MAX_LAG": str(self.ready_max_lag_seconds),
             "TILLROLL_RATE_LIMIT": self.rate_limit,
+            "TILLROLL_LIVE_STREAM_SECONDS": str(self.live_stream_seconds),
             "TILLROLL_SMTP_URL": self.smtp_url or "",
             "TILLROLL_MAIL_FROM": self.mail_from,
             "TILLROLL_PAYMENT_TIMEOUT": repr(self.payment_timeout),

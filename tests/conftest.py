@@ -57,6 +57,8 @@ def fresh_settings(servers: EmbeddedServers, data_dir: Path) -> Settings:
         # here. The outage tests set their own deadline.
         request_deadline_seconds=30.0,
         rate_limit="off",  # one test client sends more than a shopper; tests of it set their own
+        # The test client reads a whole answer: a Server-Sent Events stream must end soon.
+        live_stream_seconds=0.5,
     )
 
 

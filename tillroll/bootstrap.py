@@ -277,5 +277,6 @@ def http_app(
             payments=runtime.payments,
             tiers=tiers or StoredTiers(runtime.store),
             ready_max_lag=settings.ready_max_lag_seconds,
+            live_stream_seconds=settings.live_stream_seconds,
         )
     )

@@ -74,6 +74,11 @@ def snapshot(runner: ProjectionRunner, projection: Projection) -> tuple[int, dic
                 value = sorted(v.decode() for v in r.smembers(key))
             elif kind == "zset":
                 value = [(m.decode(), s) for m, s in r.zrange(key, 0, -1, withscores=True)]
+            elif kind == "stream":
+                value = [
+                    (i.decode(), sorted((k.decode(), v.decode()) for k, v in fields.items()))
+                    for i, fields in r.xrange(key)
+                ]
             else:
                 got = r.get(key)
                 value = got.decode() if got is not None else None

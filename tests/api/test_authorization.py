@@ -122,6 +122,13 @@ SPEC: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/v1/me/watches"): (C,),
     ("POST", "/v1/me/watches"): (C,),
     ("DELETE", "/v1/me/watches/{sku:str}"): (C,),
+    # insights, reports and live updates
+    ("GET", "/v1/insights/trending"): PUBLIC,
+    ("GET", "/v1/insights/bestsellers"): PUBLIC,
+    ("GET", "/v1/reports/sales"): (S,),
+    ("GET", "/v1/reports/sales.svg"): (S,),
+    ("GET", "/v1/me/orders/events"): (C,),
+    ("GET", "/v1/products/{sku:str}/stock/events"): PUBLIC,
 }
 
 

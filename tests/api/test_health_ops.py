@@ -34,6 +34,9 @@ def test_ready_reports_dependencies_and_lag_per_read_model(shop: Shop) -> None:
         "carts",
         "product_reviews",  # added with the reviews read model (branch invoices)
         "price_watches",  # added with the watches read model (branch invoices)
+        "bestsellers",
+        "sales_report",
+        "live_updates",
     }
 
 

@@ -91,6 +91,7 @@ def api(servers: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory) -> I
             read_wait_seconds=0.5,
             request_deadline_seconds=30.0,
             rate_limit="off",
+            live_stream_seconds=0.5,  # schemathesis reads whole answers: streams must end
         )
     )
     open_accounts(runtime)

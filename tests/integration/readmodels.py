@@ -36,6 +36,10 @@ def dump(rt: Runtime) -> dict[str, Any]:
                     values[short] = sorted(rt.redis.hgetall(key).items())
                 elif kind == "list":
                     values[short] = rt.redis.lrange(key, 0, -1)
+                elif kind == "zset":
+                    values[short] = rt.redis.zrange(key, 0, -1, withscores=True)
+                elif kind == "stream":
+                    values[short] = rt.redis.xrange(key)
                 else:
                     values[short] = rt.redis.get(key)
             out[p.NAME] = values

@@ -32,6 +32,10 @@ NO_DELAY_HTTP = "tillroll.asgi:NoDelayHTTP"
 
 
 # -- serve ---------------------------------------------------------------------------------
+SHUTDOWN_GRACE = 5
+"""Seconds a stopping server waits for answers under way (requests end in 2 s; streams not)."""
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -74,6 +78,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             "http": NO_DELAY_HTTP,
             "server_header": False,  # no software banner for scanners to match
             "log_config": None,  # keep ours (tillroll/logs.py): uvicorn's loggers propagate
+            # Open Server-Sent Events streams would hold a shutdown for minutes: they are cut
+            # after this, and their clients reconnect elsewhere with Last-Event-ID.
+            "timeout_graceful_shutdown": SHUTDOWN_GRACE,
         }
         if args.workers <= 1:
             uvicorn.run(http_app(runtime, run_projections=False), **options)
