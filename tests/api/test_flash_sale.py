@@ -95,16 +95,20 @@ async def buy_all(base: str, tokens: list[str]) -> list[tuple[int, str]]:
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
 
         async def buy(token: str) -> tuple[int, str]:
+            # As a real client does: a dropped connection (a keep-alive connection closed by
+            # the server as it was reused, seen under load as httpx.ReadError) is retried
+            # with the same Idempotency-Key, so the retry can never buy a second unit.
+            headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
             async with gate:
-                response = await client.post(
-                    "/v1/orders",
-                    json=body,
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "Idempotency-Key": uuid.uuid4().hex,
-                    },
-                )
-                return response.status_code, response.text
+                for attempt in range(3):
+                    try:
+                        response = await client.post("/v1/orders", json=body, headers=headers)
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
+                        continue
+                    return response.status_code, response.text
+            raise AssertionError("unreachable")
 
         return await asyncio.gather(*(buy(token) for token in tokens))
 
