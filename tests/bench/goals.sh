@@ -3,7 +3,7 @@
 # table, one after another at the same commit, each filing its own table. Run it on a quiet
 # machine (nothing else busy: `uptime` near 0) from the repository root, in the venv:
 #     bash tests/bench/goals.sh 2>&1 | tee /tmp/goals.log
-# About 12 minutes on 2 cores.
+# About 7 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 echo "commit $(git rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M') UTC, load: $(cut -d' ' -f1-3 /proc/loadavg)"
