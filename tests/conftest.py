@@ -7,9 +7,11 @@ import itertools
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -116,3 +118,39 @@ def wait_healthy(proc: subprocess.Popen[bytes], base: str, timeout: float = 60.0
         if time.monotonic() > deadline:
             pytest.fail(f"tillroll serve did not answer /health within {timeout:g} s")
         time.sleep(0.2)
+
+
+@contextmanager
+def serving(
+    settings: Settings, count: int = 1, *args: str, timeout: float = 90.0
+) -> Iterator[list[str]]:
+    """`count` child `tillroll serve` processes (extra CLI `args`, e.g. `--workers 2`) on this
+    test's servers and schemas, all started at once (start-up DDL takes turns), their base
+    URLs once each answers /health; terminated (killed past 20 s) on the way out."""
+    procs: list[subprocess.Popen[bytes]] = []
+    bases: list[str] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "tillroll.cli", "serve", "--port", str(port), *args],
+                    env=child_env(settings, TILLROLL_DEMO="0"),
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
+            bases.append(f"http://127.0.0.1:{port}")
+        for proc, base in zip(procs, bases, strict=True):
+            wait_healthy(proc, base, timeout)
+        yield bases
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

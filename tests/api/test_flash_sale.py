@@ -18,8 +18,6 @@ only the token's subject and role.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -33,7 +31,7 @@ from litestar.security.jwt import Token
 from tillroll.aggregates.inventory.item import InventoryItem
 from tillroll.infra.settings import Settings
 
-from tests.conftest import child_env, free_port, wait_healthy
+from tests.conftest import serving
 from tests.integration.workload import ADDRESS, create_product
 from tillroll.bootstrap import Runtime
 
@@ -58,24 +56,8 @@ def mint(settings: Settings, role: str) -> str:
 @pytest.fixture
 def served(runtime: Runtime) -> Iterator[str]:
     """`tillroll serve` (the default configuration) on this test's schemas and key prefix."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tillroll.cli", "serve", "--port", str(port)],
-        env=child_env(runtime.settings, TILLROLL_DEMO="0"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(proc, base)
+    with serving(runtime.settings) as (base,):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def buy_all(base: str, tokens: list[str]) -> list[tuple[int, str]]:

@@ -5,8 +5,6 @@ in the middle of numbering."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,12 +23,11 @@ from tillroll.commands.context import SYSTEM, CommandContext, Principal
 from tillroll.commands.invoicing import IssueInvoice
 from tillroll.commands.payments import StartPayment
 
-from tests.conftest import ROOT, child_env, free_port, open_accounts, wait_healthy
+from tests.conftest import open_accounts, serving
 from tests.integration.workload import create_product, order
 from tillroll.bootstrap import Runtime
 
 CUSTOMER = Account.create_id("customer@example.com")
-SERVE = [sys.executable, "-m", "tillroll.cli", "serve"]
 META = {"principal": "test", "role": "staff", "request_id": "test"}
 YEAR = datetime.now(UTC).year
 
@@ -58,31 +55,8 @@ def expected(count: int) -> list[str]:
 
 @pytest.fixture
 def two_servers(runtime: Runtime) -> Iterator[tuple[str, str]]:
-    procs, bases = [], []
-    try:
-        for _ in range(2):
-            port = free_port()
-            procs.append(
-                subprocess.Popen(
-                    [*SERVE, "--port", str(port)],
-                    env=child_env(runtime.settings, TILLROLL_DEMO="0"),
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
-            )
-            bases.append(f"http://127.0.0.1:{port}")
-            wait_healthy(procs[-1], bases[-1], 90.0)  # one at a time: start-up DDL races
-        yield bases[0], bases[1]
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with serving(runtime.settings, 2) as (one, two):
+        yield one, two
 
 
 def test_thirty_orders_paid_at_once_across_two_processes_get_numbers_1_to_30(

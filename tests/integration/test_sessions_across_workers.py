@@ -4,8 +4,6 @@ the other server than the one that issued them. Sessions live in PostgreSQL, not
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,16 +13,11 @@ from tillroll.infra.embedded import EmbeddedServers
 
 from tests.conftest import (
     DEMO_PASSWORD,
-    ROOT,
-    child_env,
-    free_port,
     fresh_settings,
     open_accounts,
-    wait_healthy,
+    serving,
 )
 from tillroll.bootstrap import Runtime
-
-SERVE = [sys.executable, "-m", "tillroll.cli", "serve"]
 
 
 @pytest.fixture(scope="module")
@@ -34,32 +27,10 @@ def two_servers(
     """Started once for the module's tests, both at once (start-up DDL takes turns)."""
     runtime = Runtime.open(fresh_settings(servers, tmp_path_factory.mktemp("sessions")))
     open_accounts(runtime)
-    procs, bases = [], []
     try:
-        for _ in range(2):
-            port = free_port()
-            procs.append(
-                subprocess.Popen(
-                    [*SERVE, "--port", str(port), "--workers", "2"],
-                    env=child_env(runtime.settings, TILLROLL_DEMO="0"),
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
-            )
-            bases.append(f"http://127.0.0.1:{port}")
-        for proc, base in zip(procs, bases, strict=True):
-            wait_healthy(proc, base, 90.0)
-        yield bases[0], bases[1]
+        with serving(runtime.settings, 2, "--workers", "2") as (one, two):
+            yield one, two
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
         runtime.close()
 
 
