@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -16,10 +15,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from litestar.testing import TestClient
 from tillroll.infra.embedded import EmbeddedServers
-from tillroll.infra.settings import Settings
 
 from tests.api.conftest import Shop, assert_problem
-from tests.conftest import open_accounts
+from tests.conftest import fresh_settings, open_accounts
 from tillroll.bootstrap import Runtime, http_app
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -29,23 +27,7 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 def sales(servers: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     """One shop for the module (the routes only read): three products in two categories and
     three paid orders (paid on the aggregate: the payment flow has its own tests)."""
-    ns = f"ins{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    assert servers.database_url and servers.redis_url
-    runtime = Runtime.open(
-        Settings(
-            database_url=servers.database_url,
-            redis_url=servers.redis_url,
-            data_dir=tmp_path_factory.mktemp("insights"),
-            jwt_secret="insights-" + "x" * 32,
-            event_schema=f"{ns}_events",
-            read_schema=f"{ns}_read",
-            redis_prefix=f"{ns}:",
-            pg_pool_size=4,
-            read_wait_seconds=5.0,
-            request_deadline_seconds=30.0,
-            rate_limit="off",
-        )
-    )
+    runtime = Runtime.open(fresh_settings(servers, tmp_path_factory.mktemp("insights")))
     open_accounts(runtime)
     try:
         with TestClient(http_app(runtime, run_projections=True)) as client:

@@ -5,12 +5,12 @@ outside the document (status, content type, schema)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,10 +20,9 @@ import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings
 from litestar.testing import TestClient
 from tillroll.infra.embedded import EmbeddedServers
-from tillroll.infra.settings import Settings
 
 from tests.api.conftest import Shop
-from tests.conftest import open_accounts
+from tests.conftest import fresh_settings, open_accounts
 from tillroll.bootstrap import Runtime, http_app
 
 CONFIG = schemathesis.Config.from_dict(
@@ -76,24 +75,8 @@ def test_the_docs_page_needs_no_internet(shop: Shop) -> None:
 def api(servers: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One app for the whole run (a runtime per operation would cost more than the run),
     served by uvicorn on a free port: schemathesis speaks real HTTP to it."""
-    ns = f"st{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    assert servers.database_url and servers.redis_url
-    runtime = Runtime.open(
-        Settings(
-            database_url=servers.database_url,
-            redis_url=servers.redis_url,
-            data_dir=tmp_path_factory.mktemp("schemathesis"),
-            jwt_secret="schemathesis-" + "x" * 32,
-            event_schema=f"{ns}_events",
-            read_schema=f"{ns}_read",
-            redis_prefix=f"{ns}:",
-            pg_pool_size=4,
-            read_wait_seconds=0.5,
-            request_deadline_seconds=30.0,
-            rate_limit="off",
-            live_stream_seconds=0.5,  # schemathesis reads whole answers: streams must end
-        )
-    )
+    settings = fresh_settings(servers, tmp_path_factory.mktemp("schemathesis"))
+    runtime = Runtime.open(dataclasses.replace(settings, read_wait_seconds=0.5))
     open_accounts(runtime)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
